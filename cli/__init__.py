@@ -1,0 +1,3 @@
+"""promptlimits: exact, certificate-producing checks of soft-prompt tuning on given weights."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from promptlimits.main import main
+
+raise SystemExit(main())

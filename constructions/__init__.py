@@ -1,0 +1,1 @@
+"""The objects: model and dataset specs, exact evaluation, and the theorems' constructions."""

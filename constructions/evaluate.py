@@ -1,0 +1,291 @@
+"""The reference evaluator: a plain, exact implementation of THEORY §0 beside the torch twin.
+
+``layer_exact`` evaluates one ReLU layer on [P, X] with rational prompt and input exactly:
+every output coordinate is N_k / D with exp-polynomials N_k, D and D > 0 (D is a product
+of softmax denominators), so ReLU signs are decided exactly. Deeper layers would put
+exp-polynomials inside exponents, which leaves that field; ``stack_balls`` therefore
+evaluates any stack (ReLU or GELU, with or without layer norm) in rigorous ball arithmetic
+at a requested precision instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional, Sequence
+
+import flint
+
+from promptlimits.constructions.errors import InputError
+from promptlimits.constructions.spec import Head, Layer, Matrix, Model, Vector
+from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
+from promptlimits.proofs.interval import Ball, precision
+
+
+# ----------------------------------------------------------------------------- rational algebra
+
+
+def matmul(a: Matrix, b: Matrix) -> Matrix:
+    """Exact product of rational matrices given as row tuples."""
+    cols = tuple(zip(*b))
+    return tuple(tuple(sum((x * y for x, y in zip(row, col)), Fraction(0)) for col in cols) for row in a)
+
+
+def transpose(a: Matrix) -> Matrix:
+    return tuple(zip(*a))
+
+
+def matvec(a: Matrix, x: Sequence[Fraction]) -> Vector:
+    """Exact A·x."""
+    return tuple(sum((w * v for w, v in zip(row, x)), Fraction(0)) for row in a)
+
+
+def dot(x: Sequence[Fraction], y: Sequence[Fraction]) -> Fraction:
+    return sum((a * b for a, b in zip(x, y)), Fraction(0))
+
+
+def add(x: Sequence[Fraction], y: Sequence[Fraction]) -> Vector:
+    return tuple(a + b for a, b in zip(x, y))
+
+
+def score_matrix(head: Head, scale: Fraction) -> Matrix:
+    """M = κ·W_kᵀ W_q, so that key c scores cᵀ M x against query x."""
+    m = matmul(transpose(head.W_k), head.W_q)
+    return tuple(tuple(scale * x for x in row) for row in m)
+
+
+def value_matrix(head: Head) -> Matrix:
+    """V = W_o W_v, the value map c ↦ V c."""
+    return matmul(head.W_o, head.W_v)
+
+
+# ----------------------------------------------------------------------------- exact vectors
+
+
+@dataclass(frozen=True)
+class ExpVector:
+    """A vector (N_1/D, …, N_d/D) of exp-polynomials over one common denominator D > 0."""
+
+    nums: tuple[ExpPoly, ...]
+    den: ExpPoly
+
+    @classmethod
+    def rational(cls, x: Sequence[Fraction]) -> "ExpVector":
+        return cls(tuple(ExpPoly.const(v) for v in x), ExpPoly.const(1))
+
+    def entries(self) -> tuple[ExpFrac, ...]:
+        """The coordinates as exact quotients."""
+        return tuple(ExpFrac(n, self.den) for n in self.nums)
+
+    def balls(self, bits: int) -> tuple[Ball, ...]:
+        return tuple(e.ball(bits) for e in self.entries())
+
+    def floats(self) -> tuple[float, ...]:
+        return tuple(float(e) for e in self.entries())
+
+    def equals(self, y: Sequence[Fraction]) -> bool:
+        """Exact test of equality with a rational vector: N_k − y_k·D = 0 for every k."""
+        return all((n - self.den * yk).is_zero() for n, yk in zip(self.nums, y))
+
+
+# ----------------------------------------------------------------------------- one layer exactly
+
+
+def tokens_with_positions(model: Model, X: Sequence[Vector]) -> tuple[Vector, ...]:
+    """Input tokens with positional encodings added (prompt tokens never get encodings)."""
+    if model.positional is None:
+        return tuple(tuple(x) for x in X)
+    if len(X) > len(model.positional):
+        raise InputError(f"input has {len(X)} positions but positional encodings cover {len(model.positional)}")
+    return tuple(add(x, p) for x, p in zip(X, model.positional))
+
+
+def context(model: Model, m: int, i: int, n: int) -> range:
+    """Indices in [P, X] (prompt first) that input position i attends to."""
+    return range(m + n) if model.attention == "bidirectional" else range(m + i + 1)
+
+
+def head_output_exact(
+    model: Model, head: Head, seq: Sequence[Vector], query_index: int, ctx: range,
+    M: Optional[Matrix] = None, V: Optional[Matrix] = None,
+) -> ExpVector:
+    """One head's output Σ_c softmax_c(cᵀMq)·V c at one query, exactly."""
+    M = score_matrix(head, model.score_scale) if M is None else M
+    V = value_matrix(head) if V is None else V
+    g = matvec(M, seq[query_index])
+    den = ExpPoly()
+    nums = [ExpPoly() for _ in range(model.d)]
+    for c in ctx:
+        s = dot(seq[c], g)
+        w = ExpPoly.exp(s)
+        den = den + w
+        for k, vk in enumerate(matvec(V, seq[c])):
+            if vk:
+                nums[k] = nums[k] + w * vk
+    return ExpVector(tuple(nums), den)
+
+
+def feed_forward_exact(layer: Layer, a: ExpVector) -> ExpVector:
+    """f(a) = a + W2 ReLU(W1 a + b1) + b2 with exact ReLU signs (D > 0)."""
+    if not layer.is_exact_relu:
+        raise InputError("exact evaluation needs a ReLU layer without layer norm")
+    hidden = []
+    for row, bias in zip(layer.W1, layer.b1):
+        pre = a.den * bias
+        for w, n in zip(row, a.nums):
+            if w:
+                pre = pre + n * w
+        hidden.append(pre if pre.sign() > 0 else ExpPoly())
+    out = []
+    for k, (row, bias) in enumerate(zip(layer.W2, layer.b2)):
+        acc = a.nums[k] + a.den * bias
+        for w, h in zip(row, hidden):
+            if w and not h.is_zero():
+                acc = acc + h * w
+        out.append(acc)
+    return ExpVector(tuple(out), a.den)
+
+
+def attention_exact(model: Model, layer: Layer, seq: Sequence[Vector], m: int, i: int) -> ExpVector:
+    """a_i = x_i + Σ_h head_h(x_i) over a common denominator Π_h D_h."""
+    n = len(seq) - m
+    q = seq[m + i]
+    heads = [head_output_exact(model, h, seq, m + i, context(model, m, i, n)) for h in layer.heads]
+    den = ExpPoly.const(1)
+    for h in heads:
+        den = den * h.den
+    nums = []
+    for k in range(model.d):
+        acc = den * q[k]
+        for j, h in enumerate(heads):
+            others = ExpPoly.const(1)
+            for jj, hh in enumerate(heads):
+                if jj != j:
+                    others = others * hh.den
+            acc = acc + h.nums[k] * others
+        nums.append(acc)
+    return ExpVector(tuple(nums), den)
+
+
+def layer_exact(
+    model: Model, prompt: Sequence[Vector], X: Sequence[Vector], layer_index: int = 0,
+    positions: Optional[Sequence[int]] = None,
+) -> tuple[ExpVector, ...]:
+    """Exact outputs τ_P(X)_i of one ReLU layer at the input positions (all, or ``positions``).
+
+    Positional encodings are added only when ``layer_index == 0`` (they enter once).
+    """
+    layer = model.layers[layer_index]
+    xs = tokens_with_positions(model, X) if layer_index == 0 else tuple(map(tuple, X))
+    seq = tuple(tuple(p) for p in prompt) + xs
+    m = len(prompt)
+    wanted = range(len(xs)) if positions is None else positions
+    return tuple(feed_forward_exact(layer, attention_exact(model, layer, seq, m, i)) for i in wanted)
+
+
+def model_exact(model: Model, prompt: Sequence[Vector], X: Sequence[Vector]) -> tuple[ExpVector, ...]:
+    """Exact outputs of a one-layer ReLU model; deeper models are not in the exp-poly field."""
+    if len(model.layers) != 1:
+        raise InputError(
+            f"exact evaluation covers one layer; this model has {len(model.layers)} (use intervals)"
+        )
+    return layer_exact(model, prompt, X)
+
+
+# ----------------------------------------------------------------------------- any stack, rigorously
+
+
+def _ball(x: Fraction) -> Ball:
+    return flint.arb(flint.fmpq(x.numerator, x.denominator))
+
+
+def _ball_matrix(a: Matrix) -> list[list[Ball]]:
+    return [[_ball(x) for x in row] for row in a]
+
+
+def _mv(a: list[list[Ball]], x: Sequence[Ball]) -> list[Ball]:
+    out = []
+    for row in a:
+        acc = flint.arb(0)
+        for w, v in zip(row, x):
+            acc += w * v
+        out.append(acc)
+    return out
+
+
+def _relu(x: Ball) -> Ball:
+    if x > 0:
+        return x
+    if x < 0:
+        return flint.arb(0)
+    return x.nonnegative_part()
+
+
+def _gelu(x: Ball) -> Ball:
+    return x * (1 + (x / flint.arb(2).sqrt()).erf()) / 2
+
+
+def _layernorm(x: list[Ball], eps: Fraction, gain: Optional[Vector], bias: Optional[Vector]) -> list[Ball]:
+    d = len(x)
+    mean = sum(x, flint.arb(0)) / d
+    var = sum(((v - mean) ** 2 for v in x), flint.arb(0)) / d
+    scale = 1 / (var + _ball(eps)).sqrt()
+    out = [(v - mean) * scale for v in x]
+    if gain is not None:
+        out = [o * _ball(g) for o, g in zip(out, gain)]
+    if bias is not None:
+        out = [o + _ball(b) for o, b in zip(out, bias)]
+    return out
+
+
+def _layer_balls(model: Model, layer: Layer, seq: list[list[Ball]]) -> list[list[Ball]]:
+    """One layer applied to every position of [P, X] (prompt positions included)."""
+    total = len(seq)
+    heads = []
+    for head in layer.heads:
+        M = _ball_matrix(score_matrix(head, model.score_scale))
+        V = _ball_matrix(value_matrix(head))
+        heads.append((M, [_mv(V, c) for c in seq]))
+    out = []
+    for t in range(total):
+        limit = total if model.attention == "bidirectional" else t + 1
+        a = list(seq[t])
+        for M, values in heads:
+            g = _mv(M, seq[t])
+            scores = []
+            for c in range(limit):
+                s = flint.arb(0)
+                for u, v in zip(seq[c], g):
+                    s += u * v
+                scores.append(s)
+            top = max((s.mid() for s in scores), key=float)
+            weights = [(s - top).exp() for s in scores]
+            den = sum(weights, flint.arb(0))
+            for k in range(model.d):
+                acc = flint.arb(0)
+                for w, vals in zip(weights, values[:limit]):
+                    acc += w * vals[k]
+                a[k] += acc / den
+        if layer.norm == "layernorm":
+            a = _layernorm(a, layer.ln_eps, layer.ln1_gain, layer.ln1_bias)
+        act = _relu if layer.activation == "relu" else _gelu
+        hidden = [act(h + _ball(b)) for h, b in zip(_mv(_ball_matrix(layer.W1), a), layer.b1)]
+        y = [ak + gk + _ball(bk) for ak, gk, bk in zip(a, _mv(_ball_matrix(layer.W2), hidden), layer.b2)]
+        if layer.norm == "layernorm":
+            y = _layernorm(y, layer.ln_eps, layer.ln2_gain, layer.ln2_bias)
+        out.append(y)
+    return out
+
+
+def stack_balls(model: Model, prompt: Sequence[Vector], X: Sequence[Vector], bits: int = 128) -> list[list[Ball]]:
+    """Rigorous enclosures of every layer's composition τ_P(X) at the input positions.
+
+    Works for any stack (ReLU/GELU, layer norm, causal or bidirectional); the prompt's own
+    states are carried through the layers, as in the real model.
+    """
+    with precision(bits):
+        xs = tokens_with_positions(model, X)
+        seq = [[_ball(v) for v in tok] for tok in tuple(prompt) + xs]
+        for layer in model.layers:
+            seq = _layer_balls(model, layer, seq)
+        return seq[len(prompt):]

@@ -1,0 +1,1 @@
+"""PyTorch: the same transformer as a module, training and experiments (CPU or CUDA)."""
