@@ -1,0 +1,194 @@
+"""Exact linear algebra over the field of exp-polynomial quotients (ranks, elimination, solves).
+
+Every entry is an :class:`ExpFrac` N/D with N, D = Σ c·e^r (c, r rational). Let L be the
+least common denominator of all exponents r that occur and X = e^{1/L}. Every e^r is then
+an integer power of X, so each entry is a rational function of X with rational
+coefficients. Because X is transcendental (Lindemann: e^α is transcendental for algebraic
+α ≠ 0), the evaluation map Q(X) → R is an injective field homomorphism: a rational-function
+identity holds iff the real numbers agree. Hence the rank over R of a matrix of such
+numbers, and the solution of a linear system, are computed EXACTLY by Gauss–Jordan
+elimination over Q(X), with python-flint's ``fmpq_poly`` and gcd-reduced quotients.
+Results are turned back into ExpFracs (X^k ↦ e^{k/L}).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional, Sequence, Union
+
+import flint
+
+from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
+
+Entry = Union[ExpFrac, ExpPoly, Fraction, int]
+
+#: Largest exponent span (in units of 1/L) accepted; beyond it polynomials get too long.
+MAX_DEGREE = 200_000
+
+
+class TooLarge(ArithmeticError):
+    """The exponents span more than MAX_DEGREE steps of 1/L: the exact route is too big."""
+
+
+def _as_frac(x: Entry) -> ExpFrac:
+    return x if isinstance(x, ExpFrac) else ExpFrac(x)
+
+
+def _exponent_scale(entries: Sequence[ExpFrac]) -> int:
+    """L = lcm of the denominators of every exponent (1 when all are integers)."""
+    scale = 1
+    for e in entries:
+        for poly in (e.num, e.den):
+            for r, _ in poly.terms:
+                scale = math.lcm(scale, r.denominator)
+    return scale
+
+
+@dataclass(frozen=True)
+class _RF:
+    """A rational function num/den in X, gcd-reduced with a monic denominator."""
+
+    num: flint.fmpq_poly
+    den: flint.fmpq_poly
+
+    @staticmethod
+    def make(num: flint.fmpq_poly, den: flint.fmpq_poly) -> "_RF":
+        if num == 0:
+            return _RF(flint.fmpq_poly([]), flint.fmpq_poly([1]))
+        g = num.gcd(den)
+        num, den = num // g, den // g
+        lead = den.coeffs()[-1]
+        return _RF(num / lead, den / lead)
+
+    def is_zero(self) -> bool:
+        return self.num == 0
+
+    def size(self) -> int:
+        return self.num.degree() + self.den.degree()
+
+    def __add__(self, o: "_RF") -> "_RF":
+        if self.den == o.den:
+            return _RF.make(self.num + o.num, self.den)
+        return _RF.make(self.num * o.den + o.num * self.den, self.den * o.den)
+
+    def __sub__(self, o: "_RF") -> "_RF":
+        return self + _RF(-o.num, o.den)
+
+    def __mul__(self, o: "_RF") -> "_RF":
+        return _RF.make(self.num * o.num, self.den * o.den)
+
+    def __truediv__(self, o: "_RF") -> "_RF":
+        if o.is_zero():
+            raise ZeroDivisionError("division by an exactly zero element")
+        return _RF.make(self.num * o.den, self.den * o.num)
+
+
+class _Field:
+    """The conversion ExpFrac ↔ Q(X), X = e^{1/L}, for one fixed L."""
+
+    def __init__(self, scale: int) -> None:
+        self.scale = scale
+
+    def _poly(self, p: ExpPoly) -> tuple[flint.fmpq_poly, int]:
+        """(P, s) with p = X^{-s}·P(X), P a polynomial."""
+        if p.is_zero():
+            return flint.fmpq_poly([]), 0
+        degrees = [int(r * self.scale) for r, _ in p.terms]
+        low, high = min(degrees), max(degrees)
+        if high - low > MAX_DEGREE:
+            raise TooLarge(f"exponents span {high - low} steps of 1/{self.scale}")
+        coeffs = [flint.fmpq(0)] * (high - low + 1)
+        for (r, c), k in zip(p.terms, degrees):
+            coeffs[k - low] = flint.fmpq(c.numerator, c.denominator)
+        return flint.fmpq_poly(coeffs), -low
+
+    def lift(self, e: ExpFrac) -> _RF:
+        n, sn = self._poly(e.num)
+        d, sd = self._poly(e.den)
+        shift = sn - sd  # e = X^{-sn} n / (X^{-sd} d) = n / (X^{shift} d)
+        x = flint.fmpq_poly([0, 1])
+        if shift >= 0:
+            return _RF.make(n, d * x**shift)
+        return _RF.make(n * x ** (-shift), d)
+
+    def _expoly(self, p: flint.fmpq_poly) -> ExpPoly:
+        coeffs = p.coeffs()
+        return ExpPoly(
+            (Fraction(k, self.scale), Fraction(int(c.p), int(c.q))) for k, c in enumerate(coeffs) if c != 0
+        )
+
+    def lower(self, x: _RF) -> ExpFrac:
+        return ExpFrac(self._expoly(x.num), self._expoly(x.den))
+
+
+def _lift_matrix(rows: Sequence[Sequence[Entry]]) -> tuple[_Field, list[list[_RF]]]:
+    fr = [[_as_frac(x) for x in row] for row in rows]
+    field = _Field(_exponent_scale([x for row in fr for x in row]))
+    return field, [[field.lift(x) for x in row] for row in fr]
+
+
+def _eliminate(a: list[list[_RF]], ncols: int) -> list[int]:
+    """Gauss–Jordan in place over the first ``ncols`` columns; returns the pivot columns."""
+    pivots: list[int] = []
+    row = 0
+    for col in range(ncols):
+        candidates = [i for i in range(row, len(a)) if not a[i][col].is_zero()]
+        if not candidates:
+            continue
+        best = min(candidates, key=lambda i: a[i][col].size())
+        a[row], a[best] = a[best], a[row]
+        inv = a[row][col]
+        a[row] = [x / inv for x in a[row]]
+        for i in range(len(a)):
+            if i != row and not a[i][col].is_zero():
+                factor = a[i][col]
+                a[i] = [x - factor * y for x, y in zip(a[i], a[row])]
+        pivots.append(col)
+        row += 1
+        if row == len(a):
+            break
+    return pivots
+
+
+def rank(rows: Sequence[Sequence[Entry]]) -> int:
+    """The exact rank over R of a matrix of exp-polynomial quotients (0 when empty)."""
+    if not rows or not rows[0]:
+        return 0
+    _, a = _lift_matrix(rows)
+    return len(_eliminate(a, len(a[0])))
+
+
+def rref(rows: Sequence[Sequence[Entry]]) -> tuple[tuple[tuple[ExpFrac, ...], ...], tuple[int, ...]]:
+    """The reduced row echelon form (exact ExpFracs) and the pivot columns."""
+    field, a = _lift_matrix(rows)
+    pivots = _eliminate(a, len(a[0]) if a else 0)
+    return tuple(tuple(field.lower(x) for x in row) for row in a), tuple(pivots)
+
+
+def solve(a_rows: Sequence[Sequence[Entry]], b_rows: Sequence[Sequence[Entry]]) -> Optional[tuple[tuple[ExpFrac, ...], ...]]:
+    """Some X (cols(A) × cols(B)) with A·X = B exactly, or None when A·X = B has no solution.
+
+    Free unknowns are set to 0, so X is supported on the pivot columns of A.
+    """
+    n = len(a_rows[0])
+    k = len(b_rows[0])
+    field, aug = _lift_matrix([tuple(ra) + tuple(rb) for ra, rb in zip(a_rows, b_rows)])
+    pivots = _eliminate(aug, n)
+    for i in range(len(pivots), len(aug)):
+        if any(not x.is_zero() for x in aug[i][n:]):
+            return None
+    zero = ExpFrac(0)
+    out = [[zero] * k for _ in range(n)]
+    for i, p in enumerate(pivots):
+        out[p] = [field.lower(x) for x in aug[i][n:]]
+    return tuple(tuple(row) for row in out)
+
+
+def column_pivots(rows: Sequence[Sequence[Entry]]) -> tuple[int, ...]:
+    """Indices of columns forming a basis of the column space (the pivot columns)."""
+    if not rows or not rows[0]:
+        return ()
+    _, a = _lift_matrix(rows)
+    return tuple(_eliminate(a, len(a[0])))
