@@ -1,0 +1,11 @@
+"""The experiments of ``promptlimits reproduce``, in report order."""
+
+from __future__ import annotations
+
+from promptlimits.numerics import exp_invariance
+from promptlimits.numerics.catalogue import Experiment
+
+EXPERIMENTS: tuple[Experiment, ...] = tuple(
+    Experiment(module.KEY, module.TITLE, module.run)
+    for module in (exp_invariance,)
+)
