@@ -228,7 +228,7 @@ def _gelu(x: Ball) -> Ball:
 def _layernorm(x: list[Ball], eps: Fraction, gain: Optional[Vector], bias: Optional[Vector]) -> list[Ball]:
     d = len(x)
     mean = sum(x, flint.arb(0)) / d
-    var = sum(((v - mean) ** 2 for v in x), flint.arb(0)) / d
+    var = (sum(((v - mean) * (v - mean) for v in x), flint.arb(0)) / d).nonnegative_part()  # arb's ** is nan on balls around 0
     scale = 1 / (var + _ball(eps)).sqrt()
     out = [(v - mean) * scale for v in x]
     if gain is not None:
