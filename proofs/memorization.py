@@ -133,12 +133,14 @@ def equations(cs: Sequence[Vector], es: Sequence[Sequence[ExpPoly]], ells: Seque
             alpha = cs[i][k] - cs[0][k]
             beta = es[0][k] - es[i][k]
             if alpha != 0 or not beta.is_zero():
-                eqs.append(Equation(alpha, beta, {"kind": "pair", "item": i, "coordinate": k}))
+                eqs.append(Equation(alpha, beta, {"kind": "pair", "item": i, "coordinate": k,
+                                                  "alpha": format_exact(alpha), "beta": exppoly_to_json(beta)}))
     for ell in ells:
         alpha = dot(ell, cs[0])
         beta = -sum((e * l for e, l in zip(es[0], ell) if l), ExpPoly())
         if alpha != 0 or not beta.is_zero():
-            eqs.append(Equation(alpha, beta, {"kind": "range", "ell": [format_exact(x) for x in ell]}))
+            eqs.append(Equation(alpha, beta, {"kind": "range", "ell": [format_exact(x) for x in ell],
+                                              "alpha": format_exact(alpha), "beta": exppoly_to_json(beta)}))
     return eqs
 
 
@@ -216,7 +218,7 @@ def decide_shared(g: Vector, V: Matrix, cs: Sequence[Vector], es: Sequence[Seque
         A = sol.A
         if A.sign() <= 0:
             return Attempt("refuted", f"the equations force A = {A} ≤ 0 (a = 1/A ≤ 0)",
-                           evidence={"kind": "nonpositive", "pivot": sol.pivot})
+                           evidence={"kind": "nonpositive", "pivot": sol.pivot, "A": exppoly_to_json(A)})
         if relaxed:
             return Attempt("unknown", "the relaxation is feasible")
         w = tuple(A * c + e for c, e in zip(cs[0], es[0]))
@@ -225,8 +227,8 @@ def decide_shared(g: Vector, V: Matrix, cs: Sequence[Vector], es: Sequence[Seque
             return Attempt("witness", reach.reason, reach.witness)
         if reach.status == "unreachable":
             return Attempt("refuted", f"A = {A} is forced, and (A, v) is not reachable: {reach.reason}",
-                           evidence={"kind": "unreachable", "pivot": sol.pivot, "case": reach.case,
-                                     "violation": reach.violation})
+                           evidence={"kind": "unreachable", "pivot": sol.pivot, "A": exppoly_to_json(A),
+                                     "case": reach.case, "violation": reach.violation})
         return Attempt("unknown", reach.reason)
     if relaxed:
         return Attempt("unknown", "the relaxation is feasible (A free)")
@@ -267,7 +269,7 @@ def decide(model: Model, dataset: Dataset, length: Optional[int] = None,
         zero = tuple(Fraction(0) for _ in range(model.d))
         tok = SymToken(ExpVector(tuple(ExpPoly() for _ in zero), ExpPoly.const(1)), zero)
         return Decision("memorizable", "no constrained outputs", "no target is constrained: any prompt works",
-                        PromptWitness(tokens=(tok,) * (length or 1)), zero, {"route": "trivial"})
+                        PromptWitness(tokens=(tok,) * (length or 1)), zero, {"route": "trivial", "length": length, "prompt_length": length or 1})
     pres, grade = _completeness(layer, items, deadline)
     heads = layer.heads
     Ms = [score_matrix(h, model.score_scale) for h in heads]
@@ -318,7 +320,8 @@ def _shared(model, dataset, items, pres, grade, parts, g, q, M, V, length, base,
             if verify:
                 verify_witness(model, dataset, att.witness)
             return Decision("memorizable", "Theorem 1 (shared query) + Lemma 2 witness", att.reason,
-                            att.witness, g, {**base, "route": "witness", "witness": att.witness.to_json()})
+                            att.witness, g, {**base, "route": "witness", "prompt_length": att.witness.length,
+                                              "witness": att.witness.to_json()})
         if att.status == "unknown":
             unknown_reason = att.reason
         refutations.append({"preimages": [_zjson(z) for z in zs], "reason": att.evidence, "text": att.reason})

@@ -151,7 +151,7 @@ def _case_c(A: ExpPoly, p0: ExpVector, length: Optional[int]) -> Reachability:
     k = A.rational_value()
     if k is None or k.denominator != 1:
         return Reachability("unreachable", "c", "g = 0 forces A = m, an integer; A is not an integer",
-                            violation={"kind": "mass-not-integer"})
+                            violation={"kind": "mass-not-integer", "length": length})
     if length is not None and k != length:
         return Reachability("unreachable", "c", f"g = 0 forces A = m = {length}; A = {format_exact(k)}",
                             violation={"kind": "mass-not-length", "length": length})
@@ -171,7 +171,7 @@ def _case_b(g: Sequence[Fraction], eta: Vector, A: ExpPoly, w: Sequence[ExpPoly]
         return Reachability("unknown", "b", "A and e^(eta.v) agree to 4096 bits and eta.v is irrational")
     if s1 < 0:
         return Reachability("unreachable", "b", "g ∈ row(V) needs A ≥ e^(eta.v); here A < e^(eta.v)",
-                            violation={"kind": "below-exp", **evidence})
+                            violation={"kind": "below-exp", "length": length, **evidence})
     if s1 == 0:  # only reached exactly, with η·v = q rational
         if length is None or length == 1:
             return Reachability("reachable", "b", "A = e^(eta.v): the single token p₀",
@@ -180,7 +180,7 @@ def _case_b(g: Sequence[Fraction], eta: Vector, A: ExpPoly, w: Sequence[ExpPoly]
                             violation={"kind": "equal-exp-needs-one", "length": length, **evidence})
     if length == 1:
         return Reachability("unreachable", "b", "one token gives A = e^(eta.v) exactly; here A > e^(eta.v)",
-                            violation={"kind": "above-exp-one-token", **evidence})
+                            violation={"kind": "above-exp-one-token", "length": 1, **evidence})
     if length is not None:
         m = length
     else:
