@@ -23,11 +23,10 @@ from promptlimits.constructions.evaluate import dot, matvec, score_matrix, value
 from promptlimits.constructions.numbers import format_exact
 from promptlimits.proofs.certificate import CheckFailed, Subjects
 from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
-from promptlimits.proofs.memorization import Item, constrained_items, prompt_free, verify_witness
+from promptlimits.proofs.memorization import Item, constrained_items, head_sum_left_null, prompt_free, verify_witness
 from promptlimits.proofs.preimage import certified_injective, preimages
 from promptlimits.proofs.prompt_witness import NotVerified, PromptWitness, as_rational, exppoly_from_json
-from promptlimits.proofs import linalg
-from promptlimits.proofs.reachable import sign_against_exp
+from promptlimits.proofs.reachable import classify, left_null, sign_against_exp
 
 
 def recheck(cert: dict, subj: Subjects) -> list[str]:
@@ -39,12 +38,12 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
         raise CheckFailed("the certificate's model is outside the exact route (one ReLU layer, no norm)")
     ev = cert["evidence"]
     items = constrained_items(model, dataset)
+    if ev["route"] != "trivial" and ev["items"] != [[it.example, it.position] for it in items]:
+        raise CheckFailed("the evidence's constrained items differ from the dataset's")
     if cert["verdict"] == "memorizable":
         return _witness(model, dataset, items, ev)
     if cert["verdict"] != "not-memorizable":
         raise CheckFailed(f"verdict {cert['verdict']!r} is not one a certificate can carry")
-    if ev["items"] != [[it.example, it.position] for it in items]:
-        raise CheckFailed("the evidence's constrained items differ from the dataset's")
     length = ev["length"]
     if length is not None and (not isinstance(length, int) or length < 1):
         raise CheckFailed("the prompt length must be a positive integer or null")
@@ -135,8 +134,8 @@ def _equation(label: dict, V, cs, es) -> tuple[Fraction, ExpPoly]:
         alpha, beta = cs[i][k] - cs[0][k], es[0][k] - es[i][k]
     elif label["kind"] == "range":
         ell = tuple(Fraction(x) for x in label["ell"])
-        if not any(ell) or any(linalg.matvec(linalg.transpose(V), ell)):
-            raise CheckFailed("a range equation's ℓ is zero or not in ker Vᵀ")
+        if ell not in left_null(V):
+            raise CheckFailed("a range equation's ℓ is not one of the recomputed basis vectors of ker Vᵀ")
         alpha = dot(ell, cs[0])
         beta = -sum((e * l for e, l in zip(es[0], ell) if l), ExpPoly())
     else:
@@ -196,8 +195,9 @@ def _violation(vio: dict, g, V, A: ExpPoly, w: Sequence[ExpPoly], length: Option
             raise CheckFailed("A equals the prompt length")
         return
     eta = tuple(Fraction(x) for x in vio["eta"])
-    if linalg.matvec(linalg.transpose(V), eta) != tuple(g) or not any(g):
-        raise CheckFailed("η does not satisfy Vᵀη = g ≠ 0")
+    case = classify(g, V)
+    if case.kind != "b" or eta != case.eta:
+        raise CheckFailed("g is not a non-zero vector of row(V), or η is not the recomputed solution of Vᵀη = g")
     sigma = ExpFrac(sum((x * e for x, e in zip(w, eta) if e), ExpPoly()), A)
     if kind == "below-exp":
         ok = sign_against_exp(A, sigma) == -1
@@ -218,14 +218,15 @@ def _head_sum(heads, model, items: Sequence[Item], pres, ev: dict) -> list[str]:
     k = ev["item"]
     it = items[k]
     Vs = [value_matrix(h) for h in heads]
+    basis = head_sum_left_null(Vs)
     outside = ev["outside"]
     if sorted(tuple(map(Fraction, e["preimage"])) for e in outside) != sorted(pres[k]):
         raise CheckFailed("the head-sum evidence does not cover exactly the recomputed preimages")
     for e in outside:
         z = tuple(Fraction(x) for x in e["preimage"])
         ell = tuple(Fraction(x) for x in e["ell"])
-        if any(any(linalg.matvec(linalg.transpose(V), ell)) for V in Vs):
-            raise CheckFailed("ℓ is not orthogonal to every col(V_h)")
+        if ell not in basis:
+            raise CheckFailed("ℓ is not one of the recomputed basis vectors orthogonal to every col(V_h)")
         if dot(ell, tuple(a - b for a, b in zip(z, it.query))) == 0:
             raise CheckFailed("ℓ·(z − q) = 0")
     return [f"item {k}: every z − q with f(z) = y has a non-zero component outside Σ_h col(V_h)"]

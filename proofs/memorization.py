@@ -367,10 +367,15 @@ def _per_query_relaxation(groups, items, pres, grade, parts, M, V, base, deadlin
                     "no joint witness was searched")
 
 
+def head_sum_left_null(Vs: Sequence[Matrix]) -> tuple[Vector, ...]:
+    """A basis of {ℓ : ℓᵀV_h = 0 for every h}, the complement of Σ_h col(V_h)."""
+    stacked = tuple(tuple(x for row in rows for x in row) for rows in zip(*Vs))  # [V_1 | … | V_H]
+    return linalg.nullspace(linalg.transpose(stacked))
+
+
 def _head_sum_relaxation(items, pres, grade, Vs, base) -> Decision:
     """Several heads: z_i − q_i must lie in Σ_h col(V_h) (every head output does)."""
-    stacked = tuple(tuple(x for row in rows for x in row) for rows in zip(*Vs))  # [V_1 | … | V_H]
-    ells = linalg.nullspace(linalg.transpose(stacked))  # ℓᵀV_h = 0 for every h
+    ells = head_sum_left_null(Vs)
     if grade in ("injective-norm", "exhaustive"):
         for k, (it, pre) in enumerate(zip(items, pres)):
             witnesses = []

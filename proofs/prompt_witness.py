@@ -82,6 +82,12 @@ def expvector_from_json(obj: dict) -> ExpVector:
     return ExpVector(tuple(exppoly_from_json(n) for n in obj["nums"]), exppoly_from_json(obj["den"]))
 
 
+def exact_str(x: ExpFrac) -> str:
+    """Exact text of x: 'p/q' when rational, else its exp-polynomial quotient."""
+    q = as_rational(x)
+    return format_exact(q) if q is not None else str(x)
+
+
 def _ball_str(b: flint.arb) -> str:
     if b.rad() == 0 and b.mid() == 0:
         return "0"
@@ -114,6 +120,8 @@ class SymToken:
             raise NotVerified("a witness token's base scores an irrational number against the query")
         w = ExpFrac(ExpPoly.exp(s))
         if self.log_arg is None:
+            if any(self.direction):
+                raise NotVerified("a witness token without a logarithm must have a zero direction")
             return w
         k = dot(self.direction, g)
         if k.denominator != 1:
@@ -134,9 +142,9 @@ class SymToken:
     def exact_strings(self) -> list[str]:
         out = []
         for k, n in enumerate(self.base.nums):
-            text = str(ExpFrac(n, self.base.den))
+            text = exact_str(ExpFrac(n, self.base.den))
             if self.log_arg is not None and self.direction[k] != 0:
-                text = f"{text} + ({format_exact(self.direction[k])})*log({self.log_arg})"
+                text = f"{text} + ({format_exact(self.direction[k])})*log({exact_str(self.log_arg)})"
             out.append(text)
         return out
 
@@ -165,7 +173,7 @@ def entropy(alpha: flint.arb, m: int) -> flint.arb:
 
 @dataclass(frozen=True)
 class EntropyPrompt:
-    """m ≥ 2 tokens p_j = p₀ + x_j ρ̂ with ρ̂·g = 1: x_1 = log(Rα), x_j = log(R(1−α)/(m−1)) (j ≥ 2),
+    """m ≥ 2 tokens p_j = p₀ + x_j ρ̂ with ρ̂ = g/(g·g) (so ρ̂·g = 1): x_1 = log(Rα), x_j = log(R(1−α)/(m−1)) (j ≥ 2),
     where R = A·e^{−p₀·g} and α ∈ (1/m, 1) is the root of H(α) = log R (H as in :func:`entropy`).
 
     The weights are e^{p₀·g}·e^{x_j} = A·α_j (so the mass is A), and the mean value is
@@ -188,8 +196,9 @@ class EntropyPrompt:
         """Verify ρ̂·g = 1 exactly and 1 < R < m rigorously; NotVerified otherwise."""
         if self.m < 2:
             raise NotVerified("an entropy prompt needs m ≥ 2 tokens")
-        if dot(self.rho, g) != 1:
-            raise NotVerified("the entropy prompt's direction does not score exactly 1")
+        gg = dot(g, g)
+        if gg == 0 or tuple(self.rho) != tuple(x / gg for x in g):
+            raise NotVerified("the entropy prompt's direction is not g/(g·g)")
         if self.A.sign() <= 0:
             raise NotVerified("the entropy prompt's mass is not positive")
         bits = 64
@@ -236,7 +245,8 @@ class EntropyPrompt:
         out = []
         for j in range(self.m):
             x = "log(R*alpha)" if j == 0 else f"log(R*(1-alpha)/{self.m - 1})"
-            out.append([f"{ExpFrac(n, self.p0.den)} + ({format_exact(c)})*{x}" if c else str(ExpFrac(n, self.p0.den))
+            out.append([f"{exact_str(ExpFrac(n, self.p0.den))} + ({format_exact(c)})*{x}" if c
+                        else exact_str(ExpFrac(n, self.p0.den))
                         for n, c in zip(self.p0.nums, self.rho)])
         return out
 
