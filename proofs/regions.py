@@ -1,0 +1,377 @@
+"""The activation regions of a residual ReLU block f(x) = x + W2 ReLU(W1 x + b1) + b2.
+
+f is affine on every region of the arrangement of the distinct hyperplanes
+H_h = {x : a_h·x + β_h = 0} spanned by the hidden units (THEORY §7). Units with a zero row
+of W1 are constant (folded into the bias); units with a zero column of W2 do not change f
+and are dropped; units whose (row, bias) are proportional share one hyperplane (with an
+orientation ±1). A region is named by its sign vector, an int bitmask: bit h set iff
+a_h·x + β_h > 0 on it. On that region f(x) = M x + c with M = I + W2 D W1, c = b2 + W2 D b1,
+D the activation pattern the signs determine.
+
+Everything here is exact (Fractions, python-flint) and imports no SMT solver, so that the
+certificate checker can use it. ``region_count`` is Zaslavsky's theorem: the number of
+regions is Σ_X |μ(X)| over the flats X (non-empty intersections) of the arrangement; in
+strong general position (every min(d, H) normals independent, no d + 1 hyperplanes through
+one point) this is Σ_{i ≤ d} C(H, i). ``general_position_regions`` lists every region of a
+strongly general arrangement with an exact interior point, without any LP: every region's
+closure has a vertex (or a minimal flat) and near it every sign combination of the d
+hyperplanes through it is realised.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional, Sequence
+
+import flint
+
+from promptlimits.constructions.spec import Layer
+from promptlimits.proofs.linalg import from_flint, solve, to_flint
+
+Vector = tuple[Fraction, ...]
+
+
+class Budget(Exception):
+    """A size or time limit was reached; the message says which (the verdict is unknown)."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A wall-clock deadline (None: no limit); ``check`` raises Budget once it passed."""
+
+    at: Optional[float]
+
+    @staticmethod
+    def after(seconds: Optional[float]) -> "Deadline":
+        return Deadline(None if seconds is None else time.monotonic() + seconds)
+
+    def left(self) -> Optional[float]:
+        return None if self.at is None else max(0.0, self.at - time.monotonic())
+
+    def check(self) -> None:
+        if self.at is not None and time.monotonic() > self.at:
+            raise Budget("timeout")
+
+
+@dataclass(frozen=True)
+class Block:
+    """The residual ReLU block f(x) = x + W2 ReLU(W1 x + b1) + b2 of one layer."""
+
+    W1: tuple[Vector, ...]
+    b1: Vector
+    W2: tuple[Vector, ...]
+    b2: Vector
+
+    @staticmethod
+    def of(layer: Layer) -> "Block":
+        return Block(layer.W1, layer.b1, layer.W2, layer.b2)
+
+    @property
+    def d(self) -> int:
+        return len(self.b2)
+
+    @property
+    def r(self) -> int:
+        return len(self.b1)
+
+    def __call__(self, x: Sequence[Fraction]) -> Vector:
+        """f(x), exactly."""
+        hidden = []
+        for row, bias in zip(self.W1, self.b1):
+            pre = bias + sum((w * v for w, v in zip(row, x)), Fraction(0))
+            hidden.append(pre if pre > 0 else Fraction(0))
+        return tuple(
+            Fraction(xk) + bk + sum((w * h for w, h in zip(row, hidden) if h), Fraction(0))
+            for xk, row, bk in zip(x, self.W2, self.b2)
+        )
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """The distinct hyperplanes a_h·x + β_h = 0 of a block and how units sit on them.
+
+    ``unit_plane[j]`` is the hyperplane of unit j (None: constant or dropped unit) and
+    ``unit_orient[j]`` = ±1 with W1[j]·x + b1[j] = unit_scale[j]·orient·(a_h·x + β_h),
+    unit_scale > 0. ``constant_active[j]`` is True for a constant unit with b1[j] > 0.
+    """
+
+    normals: tuple[Vector, ...]
+    offsets: Vector
+    unit_plane: tuple[Optional[int], ...]
+    unit_orient: tuple[int, ...]
+    constant_active: tuple[bool, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.normals)
+
+    def values(self, x: Sequence[Fraction]) -> Vector:
+        """(a_h·x + β_h)_h, exactly."""
+        return tuple(b + sum((a * v for a, v in zip(n, x)), Fraction(0)) for n, b in zip(self.normals, self.offsets))
+
+    def mask(self, x: Sequence[Fraction]) -> Optional[int]:
+        """The sign vector of x, or None when x lies on some hyperplane."""
+        m = 0
+        for h, v in enumerate(self.values(x)):
+            if v == 0:
+                return None
+            if v > 0:
+                m |= 1 << h
+        return m
+
+    def active(self, mask: int) -> tuple[bool, ...]:
+        """The activation pattern (unit j active, i.e. pre-activation > 0) on region ``mask``."""
+        out = []
+        for plane, orient, const in zip(self.unit_plane, self.unit_orient, self.constant_active):
+            if plane is None:
+                out.append(const)
+            else:
+                out.append((orient > 0) == bool(mask >> plane & 1))
+        return tuple(out)
+
+
+def arrangement(block: Block) -> Arrangement:
+    """The arrangement of ``block``'s hidden units (see the class docstring)."""
+    planes: dict[tuple[Fraction, ...], int] = {}
+    normals: list[Vector] = []
+    offsets: list[Fraction] = []
+    unit_plane: list[Optional[int]] = []
+    unit_orient: list[int] = []
+    constant: list[bool] = []
+    for j, (row, bias) in enumerate(zip(block.W1, block.b1)):
+        out_zero = all(block.W2[k][j] == 0 for k in range(block.d))
+        lead = next((w for w in row if w != 0), None)
+        if lead is None or out_zero:
+            unit_plane.append(None)
+            unit_orient.append(0)
+            constant.append(lead is None and bias > 0 and not out_zero)
+            continue
+        key = tuple(w / lead for w in row) + (bias / lead,)  # leading normal entry = 1
+        if key not in planes:
+            planes[key] = len(normals)
+            normals.append(key[:-1])
+            offsets.append(key[-1])
+        unit_plane.append(planes[key])
+        unit_orient.append(1 if lead > 0 else -1)
+        constant.append(False)
+    return Arrangement(tuple(normals), tuple(offsets), tuple(unit_plane), tuple(unit_orient), tuple(constant))
+
+
+class Pieces:
+    """The affine pieces f(x) = M x + c of a block, computed exactly with python-flint."""
+
+    def __init__(self, block: Block, arr: Arrangement):
+        self.block = block
+        self.arr = arr
+        self.d = block.d
+        self._w1 = [[flint.fmpq(w.numerator, w.denominator) for w in row] for row in block.W1]
+        self._w2cols = [[flint.fmpq(block.W2[k][j].numerator, block.W2[k][j].denominator) for k in range(block.d)]
+                        for j in range(block.r)]
+        self._b1 = [flint.fmpq(b.numerator, b.denominator) for b in block.b1]
+        self._b2 = [flint.fmpq(b.numerator, b.denominator) for b in block.b2]
+        self._dets: dict[int, Fraction] = {}
+
+    def piece(self, mask: int) -> tuple[flint.fmpq_mat, flint.fmpq_mat]:
+        """(M, c) as flint matrices (d×d and d×1) on region ``mask``."""
+        act = [j for j, a in enumerate(self.arr.active(mask)) if a]
+        d = self.d
+        eye = flint.fmpq_mat(d, d, [flint.fmpq(int(i == k)) for i in range(d) for k in range(d)])
+        c = flint.fmpq_mat(d, 1, self._b2)
+        if not act:
+            return eye, c
+        w2 = flint.fmpq_mat(d, len(act), [self._w2cols[j][k] for k in range(d) for j in act])
+        w1 = flint.fmpq_mat(len(act), d, [x for j in act for x in self._w1[j]])
+        b1 = flint.fmpq_mat(len(act), 1, [self._b1[j] for j in act])
+        return eye + w2 * w1, c + w2 * b1
+
+    def det(self, mask: int) -> Fraction:
+        """det(I + W2 D W1) on region ``mask`` (cached)."""
+        if mask not in self._dets:
+            v = self.piece(mask)[0].det()
+            self._dets[mask] = Fraction(int(v.p), int(v.q))
+        return self._dets[mask]
+
+    def solve(self, mask: int, y: Sequence[Fraction]) -> Optional[Vector]:
+        """The z with M z + c = y for region ``mask``'s piece (None when M is singular)."""
+        m, c = self.piece(mask)
+        if m.det() == 0:
+            return None
+        rhs = to_flint([[v] for v in y]) - c
+        z = m.solve(rhs)
+        return tuple(Fraction(int(z[i, 0].p), int(z[i, 0].q)) for i in range(self.d))
+
+    def matrix(self, mask: int) -> tuple[tuple[Fraction, ...], ...]:
+        return from_flint(self.piece(mask)[0])
+
+
+# ----------------------------------------------------------------------------- counting (Zaslavsky)
+
+
+def _rank(rows: Sequence[Sequence[Fraction]]) -> int:
+    return to_flint(rows).rank() if rows else 0
+
+
+def binomial_count(h: int, d: int) -> int:
+    """Σ_{i ≤ d} C(h, i): the number of regions of h hyperplanes in strong general position."""
+    return sum(math.comb(h, i) for i in range(min(d, h) + 1))
+
+
+def strong_general_position(arr: Arrangement, d: int, deadline: Deadline = Deadline(None)) -> bool:
+    """Every min(d, H) normals are linearly independent and (H > d) every d + 1 hyperplanes
+    have empty intersection, i.e. det [a_T | β_T] ≠ 0 for every (d + 1)-subset T (exact)."""
+    n = arr.size
+    normals = [list(v) for v in arr.normals]
+    if n <= d:
+        return _rank(normals) == n
+    ints = [_integer_row(list(a) + [b]) for a, b in zip(arr.normals, arr.offsets)]
+    for k, t in enumerate(itertools.combinations(range(n), d)):
+        if k % 256 == 0:
+            deadline.check()
+        if flint.fmpz_mat([ints[h][:d] for h in t]).det() == 0:
+            return False
+    for k, t in enumerate(itertools.combinations(range(n), d + 1)):
+        if k % 256 == 0:
+            deadline.check()
+        if flint.fmpz_mat([ints[h] for h in t]).det() == 0:
+            return False
+    return True
+
+
+def _integer_row(row: Sequence[Fraction]) -> list[int]:
+    """The row times the lcm of its denominators (same hyperplane, integer entries)."""
+    den = 1
+    for x in row:
+        den = den * x.denominator // math.gcd(den, x.denominator)
+    return [int(x * den) for x in row]
+
+
+def flats_count(arr: Arrangement, d: int, limit: int, deadline: Deadline = Deadline(None)) -> int:
+    """Zaslavsky's count Σ_X |μ(R^d, X)| over all flats X, by enumerating the intersection
+    poset exactly (flats named by their closure: the set of hyperplanes containing them).
+    Raises Budget when there are more than ``limit`` flats."""
+    n = arr.size
+    aug = [list(a) + [b] for a, b in zip(arr.normals, arr.offsets)]
+    flats: dict[int, int] = {0: 0}  # closure bitmask -> rank
+    frontier = [0]
+    while frontier:
+        new = []
+        for closure in frontier:
+            members = [h for h in range(n) if closure >> h & 1]
+            for h in range(n):
+                if closure >> h & 1:
+                    continue
+                deadline.check()
+                rows = [aug[i] for i in members] + [aug[h]]
+                normal_rank = _rank([r[:-1] for r in rows])
+                if _rank(rows) > normal_rank:
+                    continue  # empty intersection
+                cl = 0
+                for g in range(n):
+                    if _rank(rows + [aug[g]]) == _rank(rows):
+                        cl |= 1 << g
+                if cl not in flats:
+                    flats[cl] = normal_rank
+                    new.append(cl)
+                    if len(flats) > limit:
+                        raise Budget(f"more than {limit} flats in the intersection poset")
+        frontier = new
+    order = sorted(flats, key=lambda c: flats[c])
+    mu: dict[int, int] = {}
+    for c in order:
+        if c == 0:
+            mu[c] = 1
+            continue
+        mu[c] = -sum(mu[b] for b in order if flats[b] < flats[c] and b & c == b)
+    return sum(abs(v) for v in mu.values())
+
+
+def region_count(arr: Arrangement, d: int, limit: int, deadline: Deadline = Deadline(None)) -> tuple[int, bool]:
+    """(number of regions, strong general position?) by Zaslavsky's theorem, exactly.
+
+    Raises Budget when the count would exceed ``limit`` (checked first from the
+    general-position bound Σ C(H, i), which no arrangement of H hyperplanes exceeds)."""
+    upper = binomial_count(arr.size, d)
+    if upper <= limit and strong_general_position(arr, d, deadline):
+        return upper, True
+    if upper > limit:
+        if upper > 8 * limit:
+            raise Budget(f"up to {upper} regions (limit {limit})")
+    count = flats_count(arr, d, 4 * limit, deadline)
+    if count > limit:
+        raise Budget(f"{count} regions (limit {limit})")
+    return count, False
+
+
+# ----------------------------------------------------------------------------- listing regions
+
+
+def general_position_regions(arr: Arrangement, d: int, deadline: Deadline = Deadline(None)) -> dict[int, Vector]:
+    """Every region of a strongly general arrangement with an exact interior point.
+
+    H ≤ d: the normals are independent, so for every sign vector s the point solving
+    a_h·p + β_h = s_h is interior. H > d: every region's closure is pointed (rank d) and so
+    has a vertex v = H_T (|T| = d); v lies on no other hyperplane, and p = v + ε·δ with
+    A_T δ = s and ε·|a_h·δ| < |a_h·v + β_h| (h ∉ T) is interior to the region with signs s
+    on T and the signs at v elsewhere.
+    """
+    n = arr.size
+    found: dict[int, Vector] = {}
+    if n <= d:
+        for signs in itertools.product((1, -1), repeat=n):
+            rows = [list(a) for a in arr.normals]
+            rhs = [Fraction(s) - b for s, b in zip(signs, arr.offsets)]
+            p = _solve(rows, rhs)
+            found[_mask_of(signs, range(n))] = p
+        return found
+    a_all = to_flint([list(a) for a in arr.normals])
+    beta = [b for b in arr.offsets]
+    for k, t in enumerate(itertools.combinations(range(n), d)):
+        if k % 64 == 0:
+            deadline.check()
+        a_t = to_flint([list(arr.normals[h]) for h in t])
+        inv = a_t.inv()
+        v = inv * to_flint([[-beta[h]] for h in t])
+        vals = a_all * v
+        val = [Fraction(int(vals[h, 0].p), int(vals[h, 0].q)) + beta[h] for h in range(n)]
+        base = 0
+        for h in range(n):
+            if h not in t and val[h] > 0:
+                base |= 1 << h
+        b_t = a_all * inv  # row h: a_h·A_T⁻¹, so a_h·δ = b_t[h]·s
+        for signs in itertools.product((1, -1), repeat=d):
+            m = base | _mask_of(signs, t)
+            if m in found:
+                continue
+            s_vec = flint.fmpq_mat(d, 1, [flint.fmpq(s) for s in signs])
+            delta = inv * s_vec
+            slopes = b_t * s_vec
+            eps = Fraction(1)
+            for h in range(n):
+                if h in t:
+                    continue
+                slope = abs(Fraction(int(slopes[h, 0].p), int(slopes[h, 0].q)))
+                if slope and abs(val[h]) / (2 * slope) < eps:
+                    eps = abs(val[h]) / (2 * slope)
+            p = tuple(Fraction(int(v[i, 0].p), int(v[i, 0].q)) + eps * Fraction(int(delta[i, 0].p), int(delta[i, 0].q))
+                      for i in range(d))
+            found[m] = p
+    return found
+
+
+def _mask_of(signs: Sequence[int], planes: Sequence[int]) -> int:
+    m = 0
+    for s, h in zip(signs, planes):
+        if s > 0:
+            m |= 1 << h
+    return m
+
+
+def _solve(rows: list[list[Fraction]], rhs: list[Fraction]) -> Vector:
+    x = solve(rows, rhs)
+    if x is None:
+        raise ArithmeticError("independent normals gave an inconsistent system")
+    return x
