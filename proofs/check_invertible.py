@@ -1,0 +1,143 @@
+"""Re-check a claim "invertible" certificate without any SMT solver (Fractions + flint).
+
+- route "lipschitz" (injective): both norm bounds re-certified (LDLᵀ pivots recomputed and
+  compared, or the congruence check redone), their product recomputed and < 1.
+- route "collision" (not-injective): x ≠ x' and f(x) = f(x') evaluated exactly.
+- route "exact" (injective): the hyperplanes are rebuilt from the model; every listed
+  point lies strictly inside a region (no hyperplane through it), the regions are
+  pairwise distinct, and their number equals Zaslavsky's count recomputed from the
+  intersection poset (exact ranks only) — so the list is complete; every piece's
+  determinant is recomputed and all share one non-zero sign; f(preimage) = y; for every
+  region the solution of M_R z = y − c_R is recomputed and is either the preimage (strictly
+  inside R, exactly one region) or strictly violates the listed inequality. By the
+  covering argument in ``invertibility`` this proves f injective.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from promptlimits.proofs.certificate import CheckFailed, Subjects
+from promptlimits.proofs.norms import recheck_norm_json
+from promptlimits.proofs.regions import Block, Budget, Pieces, arrangement, region_count
+
+CLAIM = "invertible"
+
+
+def _num(text: object) -> Fraction:
+    if not isinstance(text, str):
+        raise CheckFailed(f"expected an exact number string, got {type(text).__name__}")
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise CheckFailed(f"not an exact number: {text!r}") from None
+
+
+def _vec(items: object, d: int, what: str) -> tuple[Fraction, ...]:
+    if not isinstance(items, list) or len(items) != d:
+        raise CheckFailed(f"{what}: expected a list of {d} numbers")
+    return tuple(_num(x) for x in items)
+
+
+def recheck(cert: dict, subj: Subjects) -> list[str]:
+    ev = cert["evidence"]
+    index = ev["layer"]
+    layers = subj.model.layers
+    if not isinstance(index, int) or not 0 <= index < len(layers):
+        raise CheckFailed(f"layer index {index!r} out of range")
+    layer = layers[index]
+    if not layer.is_exact_relu:
+        raise CheckFailed("layer is outside the hypotheses (GELU or layer norm)")
+    block = Block.of(layer)
+    route = ev["route"]
+    verdict = cert.get("verdict")
+    if route == "lipschitz":
+        if verdict != "injective":
+            raise CheckFailed("the norm route only proves injectivity")
+        try:
+            c1 = recheck_norm_json(layer.W1, ev["W1"])
+            c2 = recheck_norm_json(layer.W2, ev["W2"])
+        except ValueError as err:
+            raise CheckFailed(f"norm bound: {err}") from None
+        if _num(ev["product"]) != c1 * c2:
+            raise CheckFailed("claimed norm product differs from c1·c2")
+        if not c1 * c2 < 1:
+            raise CheckFailed(f"norm product {c1 * c2} is not < 1")
+        return [f"layer {index}: ‖W1‖₂ ≤ {c1} and ‖W2‖₂ ≤ {c2} re-certified exactly",
+                f"product {float(c1 * c2):.6g} < 1: g is a contraction, f injective"]
+    if route == "collision":
+        if verdict != "not-injective":
+            raise CheckFailed("a collision proves not-injective")
+        pair = ev["collision"]
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise CheckFailed("collision must be a pair of points")
+        x, x2 = (_vec(p, block.d, "collision point") for p in pair)
+        if x == x2:
+            raise CheckFailed("collision points are equal")
+        if block(x) != block(x2):
+            raise CheckFailed("f(x) ≠ f(x'): not a collision")
+        return [f"layer {index}: x ≠ x' and f(x) = f(x') evaluated exactly"]
+    if route == "exact":
+        if verdict != "injective":
+            raise CheckFailed("the exact region route here proves injectivity")
+        return _recheck_exact(ev, block, index)
+    raise CheckFailed(f"unknown route {route!r}")
+
+
+def _recheck_exact(ev: dict, block: Block, index: int) -> list[str]:
+    arr = arrangement(block)
+    d = block.d
+    if ev["hyperplanes"] != arr.size:
+        raise CheckFailed(f"{ev['hyperplanes']} hyperplanes claimed, the model has {arr.size}")
+    points = [_vec(p, d, "region point") for p in ev["regions"]]
+    masks = []
+    for p in points:
+        m = arr.mask(p)
+        if m is None:
+            raise CheckFailed("a region point lies on a hyperplane")
+        masks.append(m)
+    if len(set(masks)) != len(masks):
+        raise CheckFailed("two region points lie in the same region")
+    claimed = ev["region_count"]
+    if claimed != len(masks):
+        raise CheckFailed("region_count differs from the number of listed regions")
+    try:
+        count, general = region_count(arr, d, len(masks))
+    except Budget as err:
+        raise CheckFailed(f"the arrangement has more regions than listed ({err})") from None
+    if count != len(masks):
+        raise CheckFailed(f"Zaslavsky counts {count} regions, {len(masks)} listed")
+    if ev["general_position"] is not general:
+        raise CheckFailed("general_position flag differs")
+    pieces = Pieces(block, arr)
+    dets = [pieces.det(m) for m in masks]
+    if any(x == 0 for x in dets) or len({x > 0 for x in dets}) != 1:
+        raise CheckFailed("pieces are not coherently oriented")
+    y = _vec(ev["y"], d, "y")
+    pre = _vec(ev["preimage"], d, "preimage")
+    if block(pre) != y:
+        raise CheckFailed("f(preimage) ≠ y")
+    outside = ev["outside"]
+    if not isinstance(outside, list) or len(outside) != len(masks):
+        raise CheckFailed("outside: one entry per region expected")
+    inside = 0
+    for m, o in zip(masks, outside):
+        z = pieces.solve(m, y)
+        vals = arr.values(z)
+        if o == -1:
+            if z != pre or arr.mask(z) != m:
+                raise CheckFailed("the preimage is not the interior solution of its region")
+            inside += 1
+        else:
+            if not isinstance(o, int) or not 0 <= o < arr.size:
+                raise CheckFailed(f"outside index {o!r} out of range")
+            if not (vals[o] < 0 if m >> o & 1 else vals[o] > 0):
+                raise CheckFailed(f"region's solution does not strictly violate hyperplane {o}")
+    if inside != 1:
+        raise CheckFailed(f"{inside} preimages marked, exactly one expected")
+    sign = "positive" if dets[0] > 0 else "negative"
+    return [
+        f"layer {index}: {len(masks)} distinct regions with interior points = Zaslavsky count (list complete)",
+        f"all {len(masks)} piece determinants {sign} (coherent orientation)",
+        "y has exactly one preimage and none on a hyperplane: degree 1, f injective",
+    ]
