@@ -320,6 +320,8 @@ def general_position_regions(arr: Arrangement, d: int, deadline: Deadline = Dead
     """
     n = arr.size
     found: dict[int, Vector] = {}
+    if n == 0:
+        return {0: (Fraction(0),) * d}
     if n <= d:
         for signs in itertools.product((1, -1), repeat=n):
             rows = [list(a) for a in arr.normals]
