@@ -19,7 +19,7 @@ from fractions import Fraction
 
 from promptlimits.proofs.certificate import CheckFailed, Subjects
 from promptlimits.proofs.norms import recheck_norm_json
-from promptlimits.proofs.regions import Block, Budget, Pieces, arrangement, region_count
+from promptlimits.proofs.regions import Block, Budget, Pieces, arrangement, region_count, violates, column_vector
 
 CLAIM = "invertible"
 
@@ -122,16 +122,16 @@ def _recheck_exact(ev: dict, block: Block, index: int) -> list[str]:
         raise CheckFailed("outside: one entry per region expected")
     inside = 0
     for m, o in zip(masks, outside):
-        z = pieces.solve(m, y)
-        vals = arr.values(z)
+        z, vals = pieces.solution_values(m, y)
         if o == -1:
+            z = column_vector(z)
             if z != pre or arr.mask(z) != m:
                 raise CheckFailed("the preimage is not the interior solution of its region")
             inside += 1
         else:
-            if not isinstance(o, int) or not 0 <= o < arr.size:
+            if not isinstance(o, int) or isinstance(o, bool) or not 0 <= o < arr.size:
                 raise CheckFailed(f"outside index {o!r} out of range")
-            if not (vals[o] < 0 if m >> o & 1 else vals[o] > 0):
+            if not violates(m, o, vals[o]):
                 raise CheckFailed(f"region's solution does not strictly violate hyperplane {o}")
     if inside != 1:
         raise CheckFailed(f"{inside} preimages marked, exactly one expected")
@@ -141,3 +141,4 @@ def _recheck_exact(ev: dict, block: Block, index: int) -> list[str]:
         f"all {len(masks)} piece determinants {sign} (coherent orientation)",
         "y has exactly one preimage and none on a hyperplane: degree 1, f injective",
     ]
+

@@ -182,17 +182,13 @@ class _Exact:
             regular = True
             for m in order:
                 self.deadline.check()
-                z = self.pieces.solve(m, y)
-                vals = self.arr.values(z)
-                violated = next((h for h, v in enumerate(vals) if (v < 0 if m >> h & 1 else v > 0)), None)
-                if violated is not None:
-                    outside.append(violated)
-                elif any(v == 0 for v in vals):
+                where, h, z = self.pieces.classify(m, y)
+                if where == "boundary":
                     regular = False
                     break
-                else:
+                outside.append(h)
+                if where == "inside":
                     preimages.append((m, z))
-                    outside.append(-1)
             if regular:
                 return y, preimages, outside
         return None

@@ -161,6 +161,16 @@ def arrangement(block: Block) -> Arrangement:
     return Arrangement(tuple(normals), tuple(offsets), tuple(unit_plane), tuple(unit_orient), tuple(constant))
 
 
+def column_vector(z: flint.fmpq_mat) -> Vector:
+    """The Fractions of a d×1 flint matrix."""
+    return tuple(Fraction(int(z[i, 0].p), int(z[i, 0].q)) for i in range(z.nrows()))
+
+
+def violates(mask: int, h: int, value: object) -> bool:
+    """True when the value a_h·z + β_h strictly violates region ``mask``'s sign at h."""
+    return value < 0 if mask >> h & 1 else value > 0  # type: ignore[operator]
+
+
 class Pieces:
     """The affine pieces f(x) = M x + c of a block, computed exactly with python-flint."""
 
@@ -174,9 +184,17 @@ class Pieces:
         self._b1 = [flint.fmpq(b.numerator, b.denominator) for b in block.b1]
         self._b2 = [flint.fmpq(b.numerator, b.denominator) for b in block.b2]
         self._dets: dict[int, Fraction] = {}
+        self._pieces: dict[int, tuple[flint.fmpq_mat, flint.fmpq_mat]] = {}
+        self._normals = to_flint([list(a) for a in arr.normals]) if arr.size else None
+        self._offsets = [flint.fmpq(b.numerator, b.denominator) for b in arr.offsets]
 
     def piece(self, mask: int) -> tuple[flint.fmpq_mat, flint.fmpq_mat]:
-        """(M, c) as flint matrices (d×d and d×1) on region ``mask``."""
+        """(M, c) as flint matrices (d×d and d×1) on region ``mask`` (cached)."""
+        if mask not in self._pieces:
+            self._pieces[mask] = self._piece(mask)
+        return self._pieces[mask]
+
+    def _piece(self, mask: int) -> tuple[flint.fmpq_mat, flint.fmpq_mat]:
         act = [j for j, a in enumerate(self.arr.active(mask)) if a]
         d = self.d
         eye = flint.fmpq_mat(d, d, [flint.fmpq(int(i == k)) for i in range(d) for k in range(d)])
@@ -203,6 +221,32 @@ class Pieces:
         rhs = to_flint([[v] for v in y]) - c
         z = m.solve(rhs)
         return tuple(Fraction(int(z[i, 0].p), int(z[i, 0].q)) for i in range(self.d))
+
+    def solution_values(self, mask: int, y: Sequence[Fraction]) -> tuple[flint.fmpq_mat, list[flint.fmpq]]:
+        """The solution z (a d×1 flint matrix) of M z + c = y on region ``mask``'s piece (M
+        invertible) and the values a_h·z + β_h of every hyperplane there (exact)."""
+        m, c = self.piece(mask)
+        z = m.solve(to_flint([[v] for v in y]) - c)
+        if self._normals is None:
+            return z, []
+        prod = self._normals * z
+        return z, [prod[h, 0] + self._offsets[h] for h in range(self.arr.size)]
+
+    def classify(self, mask: int, y: Sequence[Fraction]) -> tuple[str, int, Optional[Vector]]:
+        """Where the solution z of M z + c = y (region ``mask``'s piece) lies: ("inside", −1,
+        z) strictly inside the region; ("outside", h, None) when it strictly violates the
+        region's inequality for hyperplane h (the first such h); ("boundary", −1, None) when
+        it lies in the region's closure on some hyperplane."""
+        z, vals = self.solution_values(mask, y)
+        on_plane = False
+        for h, v in enumerate(vals):
+            if v == 0:
+                on_plane = True
+            elif violates(mask, h, v):
+                return "outside", h, None
+        if on_plane:
+            return "boundary", -1, None
+        return "inside", -1, column_vector(z)
 
     def matrix(self, mask: int) -> tuple[tuple[Fraction, ...], ...]:
         return from_flint(self.piece(mask)[0])
@@ -330,38 +374,46 @@ def general_position_regions(arr: Arrangement, d: int, deadline: Deadline = Dead
             found[_mask_of(signs, range(n))] = p
         return found
     a_all = to_flint([list(a) for a in arr.normals])
-    beta = [b for b in arr.offsets]
+    beta = [flint.fmpq(b.numerator, b.denominator) for b in arr.offsets]
+    sign_rows = list(itertools.product((1, -1), repeat=d))
+    s_mat = flint.fmpq_mat(d, len(sign_rows), [flint.fmpq(row[i]) for i in range(d) for row in sign_rows])
+    half = flint.fmpq(1, 2)
+    one = flint.fmpq(1)
     for k, t in enumerate(itertools.combinations(range(n), d)):
         if k % 64 == 0:
             deadline.check()
-        a_t = to_flint([list(arr.normals[h]) for h in t])
-        inv = a_t.inv()
-        v = inv * to_flint([[-beta[h]] for h in t])
+        tset = set(t)
+        inv = flint.fmpq_mat(d, d, [a_all[h, i] for h in t for i in range(d)]).inv()
+        v = inv * flint.fmpq_mat(d, 1, [-beta[h] for h in t])
         vals = a_all * v
-        val = [Fraction(int(vals[h, 0].p), int(vals[h, 0].q)) + beta[h] for h in range(n)]
+        val = [vals[h, 0] + beta[h] for h in range(n)]
         base = 0
         for h in range(n):
-            if h not in t and val[h] > 0:
+            if h not in tset and val[h] > 0:
                 base |= 1 << h
-        b_t = a_all * inv  # row h: a_h·A_T⁻¹, so a_h·δ = b_t[h]·s
-        for signs in itertools.product((1, -1), repeat=d):
+        others = [h for h in range(n) if h not in tset]
+        deltas = None
+        slopes = None
+        for col, signs in enumerate(sign_rows):
             m = base | _mask_of(signs, t)
             if m in found:
                 continue
-            s_vec = flint.fmpq_mat(d, 1, [flint.fmpq(s) for s in signs])
-            delta = inv * s_vec
-            slopes = b_t * s_vec
-            eps = Fraction(1)
-            for h in range(n):
-                if h in t:
-                    continue
-                slope = abs(Fraction(int(slopes[h, 0].p), int(slopes[h, 0].q)))
-                if slope and abs(val[h]) / (2 * slope) < eps:
-                    eps = abs(val[h]) / (2 * slope)
-            p = tuple(Fraction(int(v[i, 0].p), int(v[i, 0].q)) + eps * Fraction(int(delta[i, 0].p), int(delta[i, 0].q))
-                      for i in range(d))
-            found[m] = p
+            if deltas is None:
+                deltas = inv * s_mat  # column col: δ with A_T δ = signs
+                slopes = a_all * deltas  # entry (h, col): a_h·δ
+            eps = one
+            for h in others:
+                slope = abs(slopes[h, col])
+                if slope != 0:
+                    bound = abs(val[h]) * half / slope
+                    if bound < eps:
+                        eps = bound
+            found[m] = tuple(_frac(v[i, 0] + eps * deltas[i, col]) for i in range(d))
     return found
+
+
+def _frac(x: flint.fmpq) -> Fraction:
+    return Fraction(int(x.p), int(x.q))
 
 
 def _mask_of(signs: Sequence[int], planes: Sequence[int]) -> int:
