@@ -24,6 +24,7 @@ import itertools
 import math
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 from typing import Optional, Sequence
 
@@ -109,14 +110,25 @@ class Arrangement:
     def size(self) -> int:
         return len(self.normals)
 
+    @cached_property
+    def _flint(self) -> tuple[flint.fmpq_mat, list[flint.fmpq]]:
+        return to_flint([list(a) for a in self.normals]), [flint.fmpq(b.numerator, b.denominator) for b in self.offsets]
+
+    def _values(self, x: Sequence[Fraction]) -> list[flint.fmpq]:
+        if not self.normals:
+            return []
+        a, beta = self._flint
+        prod = a * to_flint([[v] for v in x])
+        return [prod[h, 0] + beta[h] for h in range(len(beta))]
+
     def values(self, x: Sequence[Fraction]) -> Vector:
         """(a_h·x + β_h)_h, exactly."""
-        return tuple(b + sum((a * v for a, v in zip(n, x)), Fraction(0)) for n, b in zip(self.normals, self.offsets))
+        return tuple(Fraction(int(v.p), int(v.q)) for v in self._values(x))
 
     def mask(self, x: Sequence[Fraction]) -> Optional[int]:
         """The sign vector of x, or None when x lies on some hyperplane."""
         m = 0
-        for h, v in enumerate(self.values(x)):
+        for h, v in enumerate(self._values(x)):
             if v == 0:
                 return None
             if v > 0:
