@@ -67,18 +67,24 @@ def decimal(ball: Ball, digits: int = 30) -> str:
 
 
 def contains_rational(ball: Ball, x: Fraction) -> bool:
-    """True when the ball contains the rational x."""
-    return ball.contains(rational(x, 2 * max(64, flint.ctx.prec)))
+    """True when the ball contains the rational x (exact comparison with its dyadic end points;
+    a non-finite ball contains everything)."""
+    if not ball.is_finite():
+        return True
+    return lower(ball) <= Fraction(x) <= upper(ball)
 
 
 def upper(ball: Ball) -> Fraction:
-    """A rational upper bound of the ball (exact: the dyadic end point)."""
-    return _dyadic(ball.upper())
+    """A rational upper bound of the ball: its exact end point mid + rad (both dyadic).
+
+    (arb's ``upper()`` would round the end point to the ambient precision, 53 bits by default.)
+    """
+    return _dyadic(ball.mid()) + _dyadic(ball.rad())
 
 
 def lower(ball: Ball) -> Fraction:
-    """A rational lower bound of the ball (exact: the dyadic end point)."""
-    return _dyadic(ball.lower())
+    """A rational lower bound of the ball: its exact end point mid − rad (both dyadic)."""
+    return _dyadic(ball.mid()) - _dyadic(ball.rad())
 
 
 def _dyadic(point: Ball) -> Fraction:
