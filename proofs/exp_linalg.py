@@ -48,7 +48,7 @@ def _exponent_scale(entries: Sequence[ExpFrac]) -> int:
 
 @dataclass(frozen=True)
 class _RF:
-    """A rational function num/den in X, gcd-reduced with a monic denominator."""
+    """A rational function num/den in X (reduced only by ``make``: gcd, monic denominator)."""
 
     num: flint.fmpq_poly
     den: flint.fmpq_poly
@@ -65,24 +65,13 @@ class _RF:
     def is_zero(self) -> bool:
         return self.num == 0
 
-    def size(self) -> int:
-        return self.num.degree() + self.den.degree()
-
     def __add__(self, o: "_RF") -> "_RF":
         if self.den == o.den:
-            return _RF.make(self.num + o.num, self.den)
-        return _RF.make(self.num * o.den + o.num * self.den, self.den * o.den)
-
-    def __sub__(self, o: "_RF") -> "_RF":
-        return self + _RF(-o.num, o.den)
+            return _RF(self.num + o.num, self.den)
+        return _RF(self.num * o.den + o.num * self.den, self.den * o.den)
 
     def __mul__(self, o: "_RF") -> "_RF":
-        return _RF.make(self.num * o.num, self.den * o.den)
-
-    def __truediv__(self, o: "_RF") -> "_RF":
-        if o.is_zero():
-            raise ZeroDivisionError("division by an exactly zero element")
-        return _RF.make(self.num * o.den, self.den * o.num)
+        return _RF(self.num * o.num, self.den * o.den)
 
 
 class _Field:
@@ -123,33 +112,58 @@ class _Field:
         return ExpFrac(self._expoly(x.num), self._expoly(x.den))
 
 
-def _lift_matrix(rows: Sequence[Sequence[Entry]]) -> tuple[_Field, list[list[_RF]]]:
+def _lift_matrix(rows: Sequence[Sequence[Entry]]) -> tuple[_Field, list[list[flint.fmpq_poly]]]:
+    """The field, and the matrix with every row multiplied by a common denominator of its
+    entries (a non-zero factor: rank, row echelon form and solutions are unchanged)."""
     fr = [[_as_frac(x) for x in row] for row in rows]
     field = _Field(_exponent_scale([x for row in fr for x in row]))
-    return field, [[field.lift(x) for x in row] for row in fr]
+    out = []
+    for row in fr:
+        lifted = [field.lift(x) for x in row]
+        common = flint.fmpq_poly([1])
+        for x in lifted:
+            if not x.is_zero() and x.den != common:
+                common = common * x.den // common.gcd(x.den)
+        out.append([x.num * (common // x.den) if not x.is_zero() else flint.fmpq_poly([]) for x in lifted])
+    return field, out
 
 
-def _eliminate(a: list[list[_RF]], ncols: int) -> list[int]:
-    """Gauss–Jordan in place over the first ``ncols`` columns; returns the pivot columns."""
+def _exact_div(a: flint.fmpq_poly, b: flint.fmpq_poly) -> flint.fmpq_poly:
+    q, r = divmod(a, b)
+    if r != 0:
+        raise ArithmeticError("fraction-free elimination: inexact division (elimination bug)")
+    return q
+
+
+def _eliminate(a: list[list[flint.fmpq_poly]], ncols: int) -> tuple[list[int], flint.fmpq_poly]:
+    """Fraction-free Gauss–Jordan (Bareiss; Nakos–Turner–Williams) in place over the first
+    ``ncols`` columns. Every division is exact (entries stay minors of the input). Returns the
+    pivot columns and the common pivot value p: row i < rank reads p at its pivot column and
+    the reduced row echelon form is a[i][j] / p."""
     pivots: list[int] = []
+    prev = flint.fmpq_poly([1])
     row = 0
     for col in range(ncols):
-        candidates = [i for i in range(row, len(a)) if not a[i][col].is_zero()]
-        if not candidates:
-            continue
-        best = min(candidates, key=lambda i: a[i][col].size())
-        a[row], a[best] = a[best], a[row]
-        inv = a[row][col]
-        a[row] = [x / inv for x in a[row]]
-        for i in range(len(a)):
-            if i != row and not a[i][col].is_zero():
-                factor = a[i][col]
-                a[i] = [x - factor * y for x, y in zip(a[i], a[row])]
-        pivots.append(col)
-        row += 1
         if row == len(a):
             break
-    return pivots
+        candidates = [i for i in range(row, len(a)) if a[i][col] != 0]
+        if not candidates:
+            continue
+        best = min(candidates, key=lambda i: a[i][col].degree())
+        a[row], a[best] = a[best], a[row]
+        p = a[row][col]
+        for i in range(len(a)):
+            if i == row:
+                continue
+            f = a[i][col]
+            a[i] = [_exact_div(p * x - f * y, prev) for x, y in zip(a[i], a[row])]
+        prev = p
+        pivots.append(col)
+        row += 1
+    for i in range(len(pivots)):  # rows pivoted early carry the same scale p (shown by induction)
+        if a[i][pivots[i]] != prev:
+            raise ArithmeticError("fraction-free elimination: pivot scale mismatch (elimination bug)")
+    return pivots, prev
 
 
 def rank(rows: Sequence[Sequence[Entry]]) -> int:
@@ -157,14 +171,14 @@ def rank(rows: Sequence[Sequence[Entry]]) -> int:
     if not rows or not rows[0]:
         return 0
     _, a = _lift_matrix(rows)
-    return len(_eliminate(a, len(a[0])))
+    return len(_eliminate(a, len(a[0]))[0])
 
 
 def rref(rows: Sequence[Sequence[Entry]]) -> tuple[tuple[tuple[ExpFrac, ...], ...], tuple[int, ...]]:
     """The reduced row echelon form (exact ExpFracs) and the pivot columns."""
     field, a = _lift_matrix(rows)
-    pivots = _eliminate(a, len(a[0]) if a else 0)
-    return tuple(tuple(field.lower(x) for x in row) for row in a), tuple(pivots)
+    pivots, scale = _eliminate(a, len(a[0]) if a else 0)
+    return tuple(tuple(field.lower(_RF.make(x, scale)) for x in row) for row in a), tuple(pivots)
 
 
 def solve(a_rows: Sequence[Sequence[Entry]], b_rows: Sequence[Sequence[Entry]]) -> Optional[tuple[tuple[ExpFrac, ...], ...]]:
@@ -175,14 +189,14 @@ def solve(a_rows: Sequence[Sequence[Entry]], b_rows: Sequence[Sequence[Entry]]) 
     n = len(a_rows[0])
     k = len(b_rows[0])
     field, aug = _lift_matrix([tuple(ra) + tuple(rb) for ra, rb in zip(a_rows, b_rows)])
-    pivots = _eliminate(aug, n)
+    pivots, scale = _eliminate(aug, n)
     for i in range(len(pivots), len(aug)):
-        if any(not x.is_zero() for x in aug[i][n:]):
+        if any(x != 0 for x in aug[i][n:]):
             return None
     zero = ExpFrac(0)
     out = [[zero] * k for _ in range(n)]
     for i, p in enumerate(pivots):
-        out[p] = [field.lower(x) for x in aug[i][n:]]
+        out[p] = [field.lower(_RF.make(x, scale)) for x in aug[i][n:]]
     return tuple(tuple(row) for row in out)
 
 
@@ -191,4 +205,32 @@ def column_pivots(rows: Sequence[Sequence[Entry]]) -> tuple[int, ...]:
     if not rows or not rows[0]:
         return ()
     _, a = _lift_matrix(rows)
-    return tuple(_eliminate(a, len(a[0])))
+    return tuple(_eliminate(a, len(a[0]))[0])
+
+
+def matmul(a_rows: Sequence[Sequence[Entry]], b_rows: Sequence[Sequence[Entry]]) -> tuple[tuple[ExpFrac, ...], ...]:
+    """A·B exactly, each entry returned in lowest terms (computed over Q(X))."""
+    fa = [[_as_frac(x) for x in row] for row in a_rows]
+    fb = [[_as_frac(x) for x in row] for row in b_rows]
+    field = _Field(_exponent_scale([x for row in fa + fb for x in row]))
+    la = [[field.lift(x) for x in row] for row in fa]
+    lb = [[field.lift(x) for x in row] for row in fb]
+    zero = _RF.make(flint.fmpq_poly([]), flint.fmpq_poly([1]))
+    out = []
+    for row in la:
+        entries = []
+        for j in range(len(lb[0]) if lb else 0):
+            acc = zero
+            for x, brow in zip(row, lb):
+                if not x.is_zero() and not brow[j].is_zero():
+                    acc = acc + x * brow[j]
+            entries.append(field.lower(_RF.make(acc.num, acc.den)))
+        out.append(tuple(entries))
+    return tuple(out)
+
+
+def reduce(x: Entry) -> ExpFrac:
+    """The same number with numerator and denominator divided by their common factor."""
+    e = _as_frac(x)
+    field = _Field(_exponent_scale([e]))
+    return field.lower(field.lift(e))
