@@ -8,6 +8,7 @@ weights for full fine-tuning, the adapters for LoRA). One run per objective.
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -36,8 +37,9 @@ class WeightObjective:
     def parameters(self) -> list[Tensor]:
         return [p for p in self.module.parameters() if p.requires_grad]
 
-    def losses(self) -> Tensor:
-        return self.batch.losses(self.module(self.batch.X, key_mask=self.batch.input_mask))
+    def losses(self, subset: Optional[Tensor] = None) -> Tensor:
+        batch = self.batch
+        return batch.losses(self.module(batch.X, key_mask=batch.input_mask, positions=batch.positions))
 
     def to_dtype(self, dtype: torch.dtype) -> None:
         self.module.to(dtype)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Optional, Protocol
 
 import torch
 from torch import Tensor
@@ -32,8 +32,11 @@ class Objective(Protocol):
     def parameters(self) -> list[Tensor]:
         """Trainable leaf tensors, each [runs, ...] (or any shape when runs == 1)."""
 
-    def losses(self) -> Tensor:
-        """The run losses [runs] at the current parameters (differentiable)."""
+    def losses(self, subset: Optional[Tensor] = None) -> Tensor:
+        """The run losses [runs] at the current parameters (differentiable).
+
+        With a boolean ``subset`` [runs], runs outside it may be skipped (their entry is 0).
+        """
 
     def to_dtype(self, dtype: torch.dtype) -> None:
         """Move every tensor (parameters keep their values) to ``dtype``."""
@@ -71,12 +74,13 @@ def _assign(params: list[Tensor], x: Tensor, runs: int) -> None:
             offset += k
 
 
-def _evaluate(objective: Objective, params: list[Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
-    """Run losses [R] and their gradients [R, N] at flat parameters x."""
+def _evaluate(objective: Objective, params: list[Tensor], x: Tensor,
+              subset: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """Run losses [R] and their gradients [R, N] at flat parameters x (runs in ``subset`` only)."""
     _assign(params, x, objective.runs)
     for p in params:
         p.grad = None
-    losses = objective.losses()
+    losses = objective.losses(subset)
     grads = torch.autograd.grad(losses.sum(), params, allow_unused=True)
     g = torch.cat([
         (gr if gr is not None else torch.zeros_like(p)).reshape(objective.runs, -1)
@@ -130,7 +134,7 @@ def _lbfgs(objective: Objective, config: TrainConfig, record, bar) -> int:
         x_new, f_new, g_new = x.clone(), f.clone(), g.clone()
         for _ in range(MAX_BACKTRACKS):
             trial = torch.where(accepted[:, None], x_new, x + t[:, None] * d)
-            ft, gt = _evaluate(objective, params, trial)
+            ft, gt = _evaluate(objective, params, trial, ~accepted)
             ok = ~accepted & torch.isfinite(ft) & (ft <= f + ARMIJO * t * gd)
             x_new = torch.where(ok[:, None], trial, x_new)
             f_new = torch.where(ok, ft, f_new)

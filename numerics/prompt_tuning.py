@@ -1,10 +1,12 @@
 """Prompt tuning, batched: every restart × prompt length × dataset in one computation.
 
-All runs share one trainable tensor P [R, M, d] (M = the longest prompt). Run r with
-length m_r uses P[r, :m_r]; its slots m_r … M−1 are masked out of every softmax, so they
-change no output and get zero gradient, and each row of the batch (a run's example)
-computes exactly τ_{P_r}(X) of THEORY §0. The loss of run r is its dataset's
-Σ_examples Σ_constrained ‖τ_{P_r}(X)_i − y_i‖², the quantity THEORY §5 bounds below.
+All runs share one trainable tensor P [R, M, d] (M = the longest prompt) and one
+optimizer. Run r with length m_r uses P[r, :m_r]; its slots past m_r get zero gradient.
+Each step evaluates the runs grouped by prompt length (one forward per distinct length,
+so no prompt slot is padded); inputs of different lengths are padded and masked out of
+the softmax. Every row of the batch (a run's example) computes exactly τ_{P_r}(X) of
+THEORY §0, and the loss of run r is its dataset's Σ_examples Σ_constrained
+‖τ_{P_r}(X)_i − y_i‖², the quantity THEORY §5 bounds below.
 """
 
 from __future__ import annotations
@@ -29,30 +31,32 @@ class PromptObjective:
 
     def __init__(self, twin: Twin, batch: ExampleBatch, lengths: Sequence[int], init: Tensor) -> None:
         self.twin = twin
-        self.batch = batch
         self.runs = batch.runs
-        device = batch.X.device
-        self.prompt = init.detach().to(device=device, dtype=batch.X.dtype).clone().requires_grad_(True)
-        slots = torch.arange(init.shape[1], device=device)
-        self.prompt_mask = slots[None, :] < torch.tensor(list(lengths), device=device)[:, None]
-        self.padded = not bool(self.prompt_mask.all()) or batch.input_mask is not None
+        self.prompt = init.detach().to(device=batch.X.device, dtype=batch.X.dtype).clone().requires_grad_(True)
+        of_row = torch.tensor(list(lengths), device=batch.X.device)[batch.run]
+        self.groups = [(m, batch.take(of_row == m)) for m in sorted(set(lengths))]
 
     def parameters(self) -> list[Tensor]:
         return [self.prompt]
 
-    def losses(self) -> Tensor:
-        rows = self.batch.run
-        key_mask = None
-        if self.padded:
-            inputs = self.batch.input_mask
-            if inputs is None:
-                inputs = torch.ones(self.batch.X.shape[:2], dtype=torch.bool, device=self.batch.X.device)
-            key_mask = torch.cat([self.prompt_mask[rows], inputs], dim=1)
-        return self.batch.losses(self.twin(self.batch.X, self.prompt[rows], key_mask))
+    def losses(self, subset: Optional[Tensor] = None) -> Tensor:
+        total = self.prompt.new_zeros(self.runs)
+        for m, batch in self.groups:
+            if subset is not None:
+                batch = batch.take(subset[batch.run])
+                if batch.X.shape[0] == 0:
+                    continue
+            key_mask = None
+            if batch.input_mask is not None:
+                real = torch.ones(batch.X.shape[0], m, dtype=torch.bool, device=batch.X.device)
+                key_mask = torch.cat([real, batch.input_mask], dim=1)
+            out = self.twin(batch.X, self.prompt[batch.run, :m], key_mask, batch.positions)
+            total = total + batch.losses(out)
+        return total
 
     def to_dtype(self, dtype: torch.dtype) -> None:
         self.twin.to(dtype)
-        self.batch = self.batch.to(dtype)
+        self.groups = [(m, batch.to(dtype)) for m, batch in self.groups]
         self.prompt = self.prompt.detach().to(dtype).requires_grad_(True)
 
 

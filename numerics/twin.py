@@ -66,13 +66,15 @@ class TwinHead(nn.Module):
         self.W_v = _linear(head.W_v, None, dtype, device)
         self.W_o = _linear(head.W_o, None, dtype, device)
 
-    def forward(self, seq: Tensor, scale: float, allowed: Tensor) -> Tensor:
-        """W_o Σ_c softmax_c(κ (W_k c)ᵀ(W_q x)) W_v c for every query x of ``seq`` [B, T, d].
+    def forward(self, seq: Tensor, queries: Tensor, scale: float, allowed: Optional[Tensor]) -> Tensor:
+        """W_o Σ_c softmax_c(κ (W_k c)ᵀ(W_q x)) W_v c for every query x of ``queries`` [B, Q, d],
+        the keys c running over ``seq`` [B, T, d].
 
-        ``allowed`` [B or 1, T, T] is True where query t may attend to key c.
+        ``allowed`` [B or 1, Q, T] is True where a query may attend to key c (None: all).
         """
-        scores = scale * torch.matmul(self.W_q(seq), self.W_k(seq).transpose(-1, -2))
-        scores = scores.masked_fill(~allowed, float("-inf"))
+        scores = scale * torch.matmul(self.W_q(queries), self.W_k(seq).transpose(-1, -2))
+        if allowed is not None:
+            scores = scores.masked_fill(~allowed, float("-inf"))
         weights = torch.softmax(scores, dim=-1)
         return self.W_o(torch.matmul(weights, self.W_v(seq)))
 
@@ -97,10 +99,14 @@ class TwinLayer(nn.Module):
     def _act(self, h: Tensor) -> Tensor:
         return torch.relu(h) if self.activation == "relu" else F.gelu(h, approximate="none")
 
-    def forward(self, seq: Tensor, scale: float, allowed: Tensor) -> Tensor:
-        a = seq
+    def forward(self, seq: Tensor, scale: float, allowed: Optional[Tensor], rows: Optional[Tensor] = None) -> Tensor:
+        """The layer's outputs at every position of ``seq``, or only at the positions ``rows``."""
+        a = seq if rows is None else seq[:, rows]
+        if rows is not None and allowed is not None:
+            allowed = allowed[:, rows]
+        queries = a
         for head in self.heads:
-            a = a + head(seq, scale, allowed)
+            a = a + head(seq, queries, scale, allowed)
         if self.norm == "layernorm":
             a = F.layer_norm(a, a.shape[-1:], self.ln1_gain, self.ln1_bias, self.ln_eps)
         y = a + self.W2(self._act(self.W1(a)))
@@ -130,21 +136,25 @@ class Twin(nn.Module):
     def device(self) -> torch.device:
         return self.layers[0].W1.weight.device
 
-    def _allowed(self, total: int, key_mask: Optional[Tensor]) -> Tensor:
-        """Which key each query may attend to: causality, then the real (unpadded) keys.
+    def _allowed(self, total: int, key_mask: Optional[Tensor]) -> Optional[Tensor]:
+        """Which key each query may attend to (None: every key): causality, then the real keys.
 
         A query always sees itself, so padded positions keep finite states (they are
         masked out as keys of every other position and never influence a real output).
         """
         idx = torch.arange(total, device=self.device)
-        base = idx[None, :] <= idx[:, None] if self.causal else torch.ones(total, total, dtype=torch.bool, device=self.device)
-        allowed = base[None]
+        allowed = (idx[None, :] <= idx[:, None])[None] if self.causal else None
         if key_mask is not None:
-            allowed = allowed & (key_mask[:, None, :] | torch.eye(total, dtype=torch.bool, device=self.device)[None])
+            keys = key_mask[:, None, :] | torch.eye(total, dtype=torch.bool, device=self.device)[None]
+            allowed = keys if allowed is None else allowed & keys
         return allowed
 
-    def forward(self, X: Tensor, prompt: Optional[Tensor] = None, key_mask: Optional[Tensor] = None) -> Tensor:
+    def forward(self, X: Tensor, prompt: Optional[Tensor] = None, key_mask: Optional[Tensor] = None,
+                positions: Optional[Tensor] = None) -> Tensor:
         """τ_P(X): outputs [B, n, d] at the input positions of the stack applied to [P, X].
+
+        With ``positions`` (indices into the n input positions) only those outputs are
+        returned, [B, len(positions), d]; the last layer then computes nothing else.
 
         X is [B, n, d]; ``prompt`` is [B, m, d] (m = 0 allowed) or None. ``key_mask``
         [B, m + n] (True = real token) removes padded prompt or input slots from every
@@ -168,9 +178,10 @@ class Twin(nn.Module):
         if key_mask is not None and key_mask.shape != seq.shape[:2]:
             raise ValueError(f"key_mask must be {tuple(seq.shape[:2])}, got {tuple(key_mask.shape)}")
         allowed = self._allowed(m + n, key_mask)
-        for layer in self.layers:
+        for layer in self.layers[:-1]:
             seq = layer(seq, self.score_scale, allowed)
-        return seq[:, m:]
+        wanted = torch.arange(m, m + n, device=seq.device) if positions is None else m + positions
+        return self.layers[-1](seq, self.score_scale, allowed, wanted)
 
     def prompted(self, X: Tensor, prompts: Tensor) -> Tensor:
         """Many prompts at once: X [E, n, d] (or [n, d]), prompts [K, m, d] -> outputs [K, E, n, d]."""

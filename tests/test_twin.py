@@ -146,3 +146,14 @@ def test_names_frozen_and_dtypes():
     bf = Twin(_model(seed=1), dtype=torch.bfloat16)
     out = bf(torch.zeros(2, 3, 3, dtype=torch.bfloat16))
     assert out.dtype == torch.bfloat16 and out.shape == (2, 3, 3)
+
+
+def test_positions_select_outputs():
+    """Asking for some input positions returns exactly those rows of the full output."""
+    for causal in (False, True):
+        twin = Twin(_model(seed=9, layers=2, causal=causal))
+        g = torch.Generator().manual_seed(3)
+        X = torch.randn(2, 4, 3, generator=g, dtype=torch.float64)
+        P = torch.randn(2, 2, 3, generator=g, dtype=torch.float64)
+        pos = torch.tensor([3, 0])
+        torch.testing.assert_close(twin(X, P, positions=pos), twin(X, P)[:, [3, 0]], rtol=1e-14, atol=1e-14)
