@@ -3,7 +3,7 @@
 Both do the same runs (prompt lengths × restarts on one random d = 16 layer and dataset)
 from the same starts for the same Adam steps and L-BFGS iterations; ``tests/test_training``
 shows they follow the same iterates. Each mode runs in its own subprocess so that its peak
-resident memory (ru_maxrss) is its own. Prints runs/second of both, the ratio, and peak
+resident memory (ru_maxrss) is its own, after a tiny warm-up run (one-time torch set-up). Prints runs/second of both, the ratio, and peak
 memory; with CUDA present, also the batched runs/second on the GPU.
 
     python benchmarks/bench_training.py [--runs 256] [--d 16] [--steps 50] [--polish 10] [--threads 1]
@@ -52,6 +52,7 @@ def _measure(args: argparse.Namespace) -> dict:
     config = TrainConfig(steps=args.steps, polish=args.polish, seed=0, progress=False,
                          device=torch.device(args.device))
     train = tune_prompts if args.mode == "batched" else tune_prompts_one_by_one
+    train(model, [dataset], [1], 2, TrainConfig(steps=3, polish=2, progress=False, device=config.device))  # warm-up
     start = time.perf_counter()
     results = train(model, [dataset], lengths, restarts, config)
     seconds = time.perf_counter() - start
