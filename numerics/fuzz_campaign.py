@@ -15,7 +15,9 @@ milliseconds on two busy ones).
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections import Counter
@@ -29,13 +31,42 @@ import torch
 
 from promptlimits.constructions.adversarial import FAMILIES, SIZES, Instance
 from promptlimits.constructions.seeded import derive, draw_seeded
-from promptlimits.numerics.fuzz_checks import CHECKS, Case, Disagreement
+from promptlimits.numerics.fuzz_checks import CHECKS, AlreadyReported, Case, Disagreement
 from promptlimits.numerics.fuzz_fixtures import make_fixture
 
 #: The order in which example indices cycle through the families.
 FAMILY_ORDER: tuple[str, ...] = tuple(FAMILIES)
 BACKENDS = ("local", "ray")
 CHUNK = 4
+#: Wall-clock budget of one check on one example (seconds). The decision procedures are given
+#: far smaller time limits, so a check running past this is hanging: that is reported.
+CHECK_SECONDS = 20.0
+
+
+class CheckTimeout(Exception):
+    """A check ran past ``CHECK_SECONDS``."""
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise CheckTimeout in this (main) thread after ``seconds``; a no-op off the main thread.
+
+    The alarm interrupts Python code only: a single native call that never returns is not cut.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CheckTimeout(f"ran past its {seconds:g} s budget")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def example_seed(seed: int, index: int) -> int:
@@ -62,7 +93,10 @@ def run_example(seed: int, index: int, profile: str, checks: Sequence[str]) -> d
     for name in checks:
         start = time.perf_counter()
         try:
-            result = CHECKS[name](case)
+            with _time_limit(CHECK_SECONDS):
+                result = CHECKS[name](case)
+        except AlreadyReported:
+            result = None
         except Exception as err:  # a crash on a valid instance is a bug in the layer that crashed
             result = Disagreement(name, f"raised {type(err).__name__}: {err}",
                                   {"traceback": traceback.format_exc(limit=8)})

@@ -14,6 +14,7 @@ residual sums and by |score| in the softmax weights, which the scale accounts fo
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -32,12 +33,19 @@ from promptlimits.constructions.numbers import format_exact
 from promptlimits.constructions.seeded import derive
 from promptlimits.constructions.spec import Head, Matrix, Model, Vector
 from promptlimits.numerics.twin import Twin, tensor
+from promptlimits.proofs.certificate import CheckFailed, make_certificate
 from promptlimits.proofs.linalg import inverse, matmul, matvec
+from promptlimits.proofs.memorization import Decision, decide
+from promptlimits.proofs.recheck import recheck
 
 F = Fraction
 
 #: Relative tolerance of float64 torch against exact values (see the module docstring).
 TWIN_RTOL = 1e-12
+#: The time limit handed to each decision procedure (seconds); past it they must say "unknown".
+DECISION_TIMEOUT = 2.0
+#: Numbers of a certificate's evidence that ``recheck_certificate`` mutates per certificate.
+MUTATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,10 @@ class Disagreement:
 
     def to_json(self) -> dict:
         return {"check": self.check, "what": self.what, "details": self.details}
+
+
+class AlreadyReported(Exception):
+    """Shared work that failed in an earlier check of the same case (reported once, there)."""
 
 
 class Case:
@@ -66,10 +78,17 @@ class Case:
         return random.Random(derive(self.seed, label))
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
-        """``compute()`` once per case (decisions shared by several checks)."""
+        """``compute()`` once per case (decisions shared by several checks).
+
+        When it raised, the first caller gets the error and later callers AlreadyReported.
+        """
         if key not in self._memo:
+            self._memo[key] = AlreadyReported(key)
             self._memo[key] = compute()
-        return self._memo[key]
+        value = self._memo[key]
+        if isinstance(value, AlreadyReported):
+            raise value
+        return value
 
     def record(self, claim: str, verdict: str) -> None:
         """Note a verdict for the campaign's histogram."""
@@ -376,3 +395,118 @@ def check_names() -> tuple[str, ...]:
     """The registered checks, in campaign order."""
     return tuple(CHECKS)
 
+
+
+# ----------------------------------------------------------------------------- decisions
+
+
+def memorization(case: Case, length: Optional[int] = None) -> Decision:
+    """The exact memorizability decision of the instance (memoised per prompt length)."""
+    inst = case.instance
+    return case.memo(f"memorization/{length}",
+                     lambda: decide(inst.model, inst.dataset, length=length, timeout=DECISION_TIMEOUT))
+
+
+@register("memorization_verdict")
+def memorization_verdict(case: Case) -> Optional[Disagreement]:
+    """A decided memorizability verdict agrees with what the construction knows: a dataset whose
+    targets a prompt of m tokens produced is memorizable, by prompts of any length and of exactly m."""
+    inst = case.instance
+    dec = memorization(case)
+    case.record("memorizable", dec.verdict)
+    known = inst.expects("memorizable")
+    if known is None:
+        return None
+    if dec.verdict not in (known, "unknown"):
+        return Disagreement("memorization_verdict", f"decided {dec.verdict}, the construction says {known}: {dec.reason}",
+                            {"verdict": dec.verdict, "expected": known, "method": dec.method})
+    if known == "memorizable" and inst.prompt:
+        fixed = memorization(case, len(inst.prompt))
+        case.record(f"memorizable, m = {len(inst.prompt)}", fixed.verdict)
+        if fixed.verdict == "not-memorizable":
+            return Disagreement("memorization_verdict", f"not memorizable with {len(inst.prompt)} tokens, but a prompt "
+                                f"of that length produced the targets: {fixed.reason}",
+                                {"verdict": fixed.verdict, "length": len(inst.prompt), "method": fixed.method})
+    return None
+
+
+@register("witness_reproduces")
+def witness_reproduces(case: Case) -> Optional[Disagreement]:
+    """A memorizable verdict's witness prompt, as the decimals the tool prints, reproduces every
+    constrained target in the float64 twin (to 1e-12 relative to the computation's size)."""
+    dec = memorization(case)
+    if dec.witness is None or dec.query is None:
+        return None
+    inst = case.instance
+    prompt = tuple(tuple(float(x) for x in row) for row in dec.witness.decimals(dec.query))
+    twin = Twin(inst.model)
+    P = torch.tensor(prompt, dtype=torch.float64).reshape(1, len(prompt), inst.model.d)
+    for k, ex in enumerate(inst.dataset.examples):
+        got = twin(tensor(ex.input)[None], P)[0]
+        scale = _float_scale(inst.model, prompt, ex.input)
+        for i, y in enumerate(ex.target):
+            if y is None:
+                continue
+            err = max(abs(float(got[i, j]) - float(yj)) for j, yj in enumerate(y))
+            if not err <= TWIN_RTOL * scale[i]:
+                return Disagreement("witness_reproduces", f"example {k} position {i}: the witness misses its target "
+                                    f"in float64 by {err!r} (scale {scale[i]!r})",
+                                    {"example": k, "position": i, "error": err, "prompt": [list(map(repr, p)) for p in prompt]})
+    return None
+
+
+def _number_paths(obj: Any, path: tuple = ()) -> list[tuple]:
+    """Paths to every exact number in a JSON value: ints (not bools) and strings that parse as rationals."""
+    if isinstance(obj, dict):
+        return [p for k in sorted(obj) for p in _number_paths(obj[k], path + (k,))]
+    if isinstance(obj, list):
+        return [p for i, v in enumerate(obj) for p in _number_paths(v, path + (i,))]
+    if isinstance(obj, bool):
+        return []
+    if isinstance(obj, int):
+        return [path]
+    if isinstance(obj, str):
+        try:
+            F(obj)
+        except (ValueError, ZeroDivisionError):
+            return []
+        return [path]
+    return []
+
+
+def _mutated(cert: dict, path: tuple) -> dict:
+    """A deep copy of ``cert`` with the number at ``path`` (under "evidence") changed by +1."""
+    out = json.loads(json.dumps(cert))
+    holder = out["evidence"]
+    for key in path[:-1]:
+        holder = holder[key]
+    old = holder[path[-1]]
+    holder[path[-1]] = old + 1 if isinstance(old, int) else format_exact(F(old) + 1)
+    return out
+
+
+@register("recheck_certificate")
+def recheck_certificate(case: Case) -> Optional[Disagreement]:
+    """``recheck`` accepts the certificate of every decided verdict, and rejects it once any one
+    number of its evidence is changed (a few numbers per certificate, chosen by the seed)."""
+    dec = memorization(case)
+    if dec.verdict == "unknown":
+        return None
+    inst = case.instance
+    cert = json.loads(json.dumps(make_certificate("memorizable", dec.verdict, dec.method, dec.evidence,
+                                                  inst.model, inst.dataset)))
+    try:
+        recheck(cert)
+    except CheckFailed as err:
+        return Disagreement("recheck_certificate", f"recheck rejects the emitted {dec.verdict} certificate: {err}",
+                            {"verdict": dec.verdict, "method": dec.method})
+    paths = _number_paths(cert["evidence"])
+    rng = case.rng("recheck_certificate")
+    for path in rng.sample(paths, min(MUTATIONS, len(paths))):
+        try:
+            recheck(_mutated(cert, path))
+        except CheckFailed:
+            continue
+        return Disagreement("recheck_certificate", f"recheck accepts the {dec.verdict} certificate with evidence "
+                            f"{'/'.join(map(str, path))} changed by +1", {"verdict": dec.verdict, "path": list(path)})
+    return None
