@@ -119,4 +119,9 @@ def _recover(entry: dict, given: Any, to_json: Any, from_json: Any, what: str) -
     obj = entry["embedded"]
     if sha256_of(obj) != expected:
         raise CheckFailed(f"embedded {what} does not match its sha256")
-    return from_json(obj, f"certificate {what}")
+    value = from_json(obj, f"certificate {what}")
+    # Only the canonical form is unambiguous: a JSON number such as 0.1 parses as the binary
+    # float here but as 1/10 from a file, so a non-canonical embedding is refused.
+    if sha256_of(to_json(value)) != expected:
+        raise CheckFailed(f"embedded {what} is not in canonical form")
+    return value
