@@ -192,13 +192,17 @@ def recheck_norm_bound(
     c: Fraction,
     pivots: Optional[Sequence[Fraction]] = None,
     side: Optional[str] = None,
-    method: str = "ldlt",
+    method: Optional[str] = None,
 ) -> tuple[Fraction, ...]:
     """Re-verify ‖W‖₂ ≤ c exactly: with method "ldlt" recompute the pivots of c²I − G,
     check all > 0 and, when claimed pivots are given, that they are exactly these; with
     "congruence" recompute T = M·N(c²I − G)·Mᵀ and check its strict diagonal dominance.
-    Returns the pivots (empty for congruence); raises ValueError when not certified."""
+    method None: "ldlt" when pivots are given or the Gram side is ≤ LDLT_LIMIT, else
+    "congruence". Returns the pivots (empty for congruence); raises ValueError when not
+    certified."""
     gram, own_side = _gram(w)
+    if method is None:
+        method = "ldlt" if pivots or gram.nrows() <= LDLT_LIMIT else "congruence"
     if side is not None and side != own_side:
         raise ValueError(f"norm bound uses side {side!r}, expected {own_side!r}")
     c = Fraction(c)
