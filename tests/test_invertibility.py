@@ -337,3 +337,14 @@ def test_cvc5_agrees_with_z3_on_the_smt_query():
             if out.strip() in ("sat", "unsat", "unknown"):
                 result = out.strip()
         assert result == expected
+
+
+def test_limits_give_unknown_with_a_reason():
+    """A tiny timeout or region limit never yields a wrong verdict: unknown, reason given."""
+    w1 = [[3, 1, 0], [-1, 2, 2], [0, -3, 1], [2, 2, -2], [1, 0, 4]]
+    w2 = [[w1[j][i] * 2 for j in range(5)] for i in range(3)]
+    lay = layer(w1, [1, -2, 0, 3, -1], w2, [0, 1, 0])
+    timed = decide(lay, method="exact", timeout=1e-9)
+    assert timed.verdict == "unknown" and "timeout" in timed.reason
+    limited = decide(lay, method="exact", region_limit=3)
+    assert limited.verdict == "unknown" and "regions" in limited.reason
