@@ -225,15 +225,6 @@ class Pieces:
             self._dets[mask] = Fraction(int(v.p), int(v.q))
         return self._dets[mask]
 
-    def solve(self, mask: int, y: Sequence[Fraction]) -> Optional[Vector]:
-        """The z with M z + c = y for region ``mask``'s piece (None when M is singular)."""
-        m, c = self.piece(mask)
-        if m.det() == 0:
-            return None
-        rhs = to_flint([[v] for v in y]) - c
-        z = m.solve(rhs)
-        return tuple(Fraction(int(z[i, 0].p), int(z[i, 0].q)) for i in range(self.d))
-
     def solution_values(self, mask: int, y: Sequence[Fraction]) -> tuple[flint.fmpq_mat, list[flint.fmpq]]:
         """The solution z (a d×1 flint matrix) of M z + c = y on region ``mask``'s piece (M
         invertible) and the values a_h·z + β_h of every hyperplane there (exact)."""
