@@ -32,10 +32,10 @@ from typing import Optional, Sequence
 
 from promptlimits.constructions.evaluate import ExpVector, context, dot, matvec, score_matrix, tokens_with_positions, value_matrix
 from promptlimits.constructions.numbers import format_exact
-from promptlimits.constructions.spec import Dataset, Matrix, Model, Vector
+from promptlimits.constructions.spec import Dataset, Head, Matrix, Model, Vector
 from promptlimits.proofs import linalg
 from promptlimits.proofs.exppoly import ExpPoly
-from promptlimits.proofs.preimage import Preimages, preimages
+from promptlimits.proofs.preimage import Preimages, by_identity, preimages
 from promptlimits.proofs.prompt_witness import (
     NotVerified, PromptWitness, SymToken, exppoly_to_json, output_with_aggregate,
 )
@@ -93,24 +93,46 @@ def constrained_items(model: Model, dataset: Dataset) -> tuple[Item, ...]:
     return tuple(out)
 
 
+@by_identity
+def head_maps(head: Head, scale: Fraction) -> tuple[Matrix, Matrix]:
+    """(M, V) = (κ·W_kᵀW_q, W_o W_v), multiplied exactly by flint."""
+    M = linalg.matmul(linalg.transpose(head.W_k), head.W_q)
+    return tuple(tuple(scale * x for x in row) for row in M), linalg.matmul(head.W_o, head.W_v)
+
+
+@by_identity
+def _flint(V: Matrix):
+    return linalg.to_flint(V)
+
+
 def prompt_free(model: Model, X: Sequence[Vector], position: int, M: Matrix, V: Matrix) -> tuple[ExpPoly, tuple[ExpPoly, ...]]:
     """(B, B·u) of Lemma 1 for the query at ``position``: B = Σ_c e^{c·g}, B·u = Σ_c e^{c·g} V c."""
     xs = tokens_with_positions(model, X)
     ctx = [xs[c] for c in context(model, 0, position, len(xs))]
-    g = matvec(M, xs[position])
-    Vf = linalg.to_flint(V)
-    VX = Vf * linalg.to_flint(linalg.columns(ctx))
-    B = ExpPoly()
-    Bu = [ExpPoly() for _ in range(model.d)]
-    for j, c in enumerate(ctx):
-        s = dot(c, g)
-        w = ExpPoly.exp(s)
-        B = B + w
-        for k in range(model.d):
-            x = VX[k, j]
-            if x != 0:
-                Bu[k] = Bu[k] + ExpPoly.exp(s, Fraction(int(x.p), int(x.q)))
+    C = linalg.to_flint(linalg.columns(ctx))  # d × n
+    g = _flint(M) * linalg.to_flint([[x] for x in xs[position]])
+    S = C.transpose() * g  # the scores c·g
+    VX = _flint(V) * C
+    scores = [Fraction(int(S[j, 0].p), int(S[j, 0].q)) for j in range(len(ctx))]
+    B = ExpPoly._canonical(_collect((s, Fraction(1)) for s in scores))
+    Bu = []
+    for row in VX.tolist():
+        Bu.append(ExpPoly._canonical(_collect(
+            (s, Fraction(int(x.p), int(x.q))) for s, x in zip(scores, row) if x != 0)))
     return B, tuple(Bu)
+
+
+def query_vector(M: Matrix, q: Vector) -> Vector:
+    """g = M q, exactly (flint)."""
+    g = _flint(M) * linalg.to_flint([[x] for x in q])
+    return tuple(Fraction(int(g[i, 0].p), int(g[i, 0].q)) for i in range(g.nrows()))
+
+
+def _collect(pairs) -> dict:
+    out: dict = {}
+    for r, c in pairs:
+        out[r] = out.get(r, Fraction(0)) + c
+    return out
 
 
 # ----------------------------------------------------------------------------- the linear system in A
@@ -118,29 +140,38 @@ def prompt_free(model: Model, X: Sequence[Vector], position: int, M: Matrix, V: 
 
 @dataclass(frozen=True)
 class Equation:
-    """α·A = β; ``label`` says where it comes from (JSON, enough to recompute it)."""
+    """α·A = β from item ``item`` and coordinate ``coordinate`` (a "pair" equation) or from the
+    left-null vector ``ell`` of V (a "range" equation)."""
 
     alpha: Fraction
     beta: ExpPoly
-    label: dict
+    item: int = 0
+    coordinate: int = 0
+    ell: Optional[Vector] = None
+
+    @property
+    def label(self) -> dict:
+        """JSON naming the equation and its coefficients (enough to recompute and compare)."""
+        where = ({"kind": "pair", "item": self.item, "coordinate": self.coordinate} if self.ell is None
+                 else {"kind": "range", "ell": [format_exact(x) for x in self.ell]})
+        return {**where, "alpha": format_exact(self.alpha), "beta": exppoly_to_json(self.beta)}
 
 
 def equations(cs: Sequence[Vector], es: Sequence[Sequence[ExpPoly]], ells: Sequence[Vector]) -> list[Equation]:
     """Theorem 1's equations in A after eliminating w (see the module docstring)."""
     eqs = []
+    c0, e0 = cs[0], es[0]
     for i in range(1, len(cs)):
-        for k in range(len(cs[0])):
-            alpha = cs[i][k] - cs[0][k]
-            beta = es[0][k] - es[i][k]
-            if alpha != 0 or not beta.is_zero():
-                eqs.append(Equation(alpha, beta, {"kind": "pair", "item": i, "coordinate": k,
-                                                  "alpha": format_exact(alpha), "beta": exppoly_to_json(beta)}))
+        ci, ei = cs[i], es[i]
+        for k in range(len(c0)):
+            alpha = ci[k] - c0[k]
+            if alpha != 0 or ei[k] != e0[k]:
+                eqs.append(Equation(alpha, e0[k] - ei[k], i, k))
     for ell in ells:
-        alpha = dot(ell, cs[0])
-        beta = -sum((e * l for e, l in zip(es[0], ell) if l), ExpPoly())
+        alpha = dot(ell, c0)
+        beta = -sum((e * l for e, l in zip(e0, ell) if l), ExpPoly())
         if alpha != 0 or not beta.is_zero():
-            eqs.append(Equation(alpha, beta, {"kind": "range", "ell": [format_exact(x) for x in ell],
-                                              "alpha": format_exact(alpha), "beta": exppoly_to_json(beta)}))
+            eqs.append(Equation(alpha, beta, ell=ell))
     return eqs
 
 
@@ -272,8 +303,8 @@ def decide(model: Model, dataset: Dataset, length: Optional[int] = None,
                         PromptWitness(tokens=(tok,) * (length or 1)), zero, {"route": "trivial", "length": length, "prompt_length": length or 1})
     pres, grade = _completeness(layer, items, deadline)
     heads = layer.heads
-    Ms = [score_matrix(h, model.score_scale) for h in heads]
-    Vs = [value_matrix(h) for h in heads]
+    Ms = [head_maps(h, model.score_scale)[0] for h in heads]
+    Vs = [head_maps(h, model.score_scale)[1] for h in heads]
     base = {"items": [[it.example, it.position] for it in items], "length": length, "completeness": grade}
     empty = next((k for k, p in enumerate(pres) if p.complete and not p.points), None)
     if empty is not None and grade in ("injective-norm", "exhaustive"):
@@ -289,7 +320,7 @@ def decide(model: Model, dataset: Dataset, length: Optional[int] = None,
     if len(groups) > 1:
         return _per_query_relaxation(groups, items, pres, grade, parts, M, V, base, deadline)
     q = items[0].query
-    g = matvec(M, q)
+    g = query_vector(M, q)
     return _shared(model, dataset, items, pres, grade, parts, g, q, M, V, length, base, deadline, verify)
 
 
@@ -353,7 +384,7 @@ def _per_query_relaxation(groups, items, pres, grade, parts, M, V, base, deadlin
             zs = [pres[k].points[j] for k, j in zip(members, choice)]
             cs = [tuple(a - b for a, b in zip(z, q)) for z in zs]
             es = [tuple(parts[k][0] * c - bu for c, bu in zip(ck, parts[k][1])) for k, ck in zip(members, cs)]
-            att = decide_shared(matvec(M, q), V, cs, es, None, relaxed=True)
+            att = decide_shared(query_vector(M, q), V, cs, es, None, relaxed=True)
             if att.status != "refuted":
                 break
             refutations.append({"preimages": [_zjson(z) for z in zs], "reason": att.evidence, "text": att.reason})

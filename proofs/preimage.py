@@ -9,7 +9,9 @@ checked exactly: f(z) = y in rational arithmetic (ReLU at exactly 0 is irrelevan
 Completeness (``Preimages.complete``), tried in this order:
 
 * ``injective-norm``: (‖W1‖₂‖W2‖₂)² ≤ n(W1)·n(W2) < 1 with n(W) = min(‖W‖_F², ‖W‖₁‖W‖_∞)
-  (all rational), so g is a contraction and f is a bijection: the one point found is all.
+  (all rational), or failing that ‖W1‖₂ ≤ c₁, ‖W2‖₂ ≤ c₂ certified by LDLᵀ pivots with
+  c₁c₂ < 1 (``proofs.norms``); so g is a contraction and f is a bijection: the one point
+  found is all.
 * ``exhaustive``: every one of the 2^r patterns is solved exactly (Z3-free, re-checkable by
   repeating it): a regular pattern contributes its solution iff that solution satisfies f;
   a singular pattern whose system is inconsistent contributes nothing. A singular pattern
@@ -23,7 +25,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
 from itertools import product
 from typing import Optional, Sequence
 
@@ -31,6 +32,7 @@ import flint
 import numpy as np
 
 from promptlimits.constructions.spec import Layer, Vector
+from promptlimits.proofs.norms import lipschitz_product
 
 #: Largest hidden width for which all 2^r activation patterns are solved one by one.
 EXHAUSTIVE_MAX_HIDDEN = 12
@@ -67,6 +69,8 @@ class _Block:
     b1f: np.ndarray
     W2f: np.ndarray
     b2f: np.ndarray
+    W2cols: tuple  # W2's entries column by column (fmpq), to mask inactive units quickly
+    ident: flint.fmpq_mat
 
 
 def _fm(rows: Sequence[Sequence[Fraction]]) -> flint.fmpq_mat:
@@ -78,7 +82,27 @@ def _col(v: Sequence[Fraction]) -> flint.fmpq_mat:
     return flint.fmpq_mat(len(v), 1, [flint.fmpq(x.numerator, x.denominator) for x in v])
 
 
-@lru_cache(maxsize=64)
+def by_identity(fn):
+    """Cache ``fn(obj, *rest)`` by the identity of obj (specs are immutable, hashing them is slow)."""
+    cache: dict = {}
+
+    def wrapper(obj, *rest):
+        key = (id(obj),) + rest
+        hit = cache.get(key)
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        value = fn(obj, *rest)
+        if len(cache) > 256:
+            cache.clear()
+        cache[key] = (obj, value)
+        return value
+
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+@by_identity
 def _block(layer: Layer) -> _Block:
     if not layer.is_exact_relu:
         raise ValueError("exact preimages need a ReLU block without layer norm")
@@ -87,6 +111,10 @@ def _block(layer: Layer) -> _Block:
         W1=_fm(layer.W1), b1=_col(layer.b1), W2=_fm(layer.W2), b2=_col(layer.b2),
         W1f=np.array(layer.W1, dtype=float), b1f=np.array(layer.b1, dtype=float),
         W2f=np.array(layer.W2, dtype=float), b2f=np.array(layer.b2, dtype=float),
+        W2cols=tuple(tuple(flint.fmpq(row[j].numerator, row[j].denominator) for row in layer.W2)
+                     for j in range(len(layer.W1))),
+        ident=flint.fmpq_mat(len(layer.W2), len(layer.W2),
+                             [int(i == j) for i in range(len(layer.W2)) for j in range(len(layer.W2))]),
     )
 
 
@@ -105,10 +133,10 @@ def forward(layer: Layer, z: Sequence[Fraction]) -> Vector:
 
 def _pattern_system(b: _Block, pattern: Sequence[bool], y: flint.fmpq_mat) -> tuple[flint.fmpq_mat, flint.fmpq_mat]:
     """(I + W2 D W1, y − b2 − W2 D b1) for the diagonal 0/1 matrix D of ``pattern``."""
-    D = flint.fmpq_mat(b.r, b.r, [int(pattern[i]) if i == j else 0 for i in range(b.r) for j in range(b.r)])
-    W2D = b.W2 * D
-    ident = flint.fmpq_mat(b.d, b.d, [int(i == j) for i in range(b.d) for j in range(b.d)])
-    return ident + W2D * b.W1, y - b.b2 - W2D * b.b1
+    zero = flint.fmpq(0)
+    cols = [b.W2cols[j] if on else (zero,) * b.d for j, on in enumerate(pattern)]
+    W2D = flint.fmpq_mat(b.d, b.r, [cols[j][i] for i in range(b.d) for j in range(b.r)])
+    return b.ident + W2D * b.W1, y - b.b2 - W2D * b.b1
 
 
 def _solve_pattern(b: _Block, pattern: Sequence[bool], y: flint.fmpq_mat) -> tuple[str, Optional[flint.fmpq_mat]]:
@@ -158,9 +186,12 @@ def lipschitz_square_bound(layer: Layer) -> Fraction:
     return _norm_square_bound(layer.W1) * _norm_square_bound(layer.W2)
 
 
+@by_identity
 def certified_injective(layer: Layer) -> bool:
-    """True when ``lipschitz_square_bound(layer) < 1`` (sufficient, not necessary, for injectivity)."""
-    return lipschitz_square_bound(layer) < 1
+    """True when Lip(g) < 1 is certified (sufficient, not necessary, for injectivity): first
+    ``lipschitz_square_bound(layer) < 1``, then the LDLᵀ-certified spectral norms of
+    ``proofs.norms`` (c₁·c₂ < 1)."""
+    return lipschitz_square_bound(layer) < 1 or lipschitz_product(layer) < 1
 
 
 # ----------------------------------------------------------------------------- float guess
@@ -192,8 +223,18 @@ def _float_guess(b: _Block, y: np.ndarray, contraction: bool) -> np.ndarray:
     return z
 
 
+def _nearby(x: float, bound: int) -> flint.fmpq:
+    q = Fraction(float(x)).limit_denominator(bound)
+    return flint.fmpq(q.numerator, q.denominator)
+
+
 def _exact_from_guess(b: _Block, guess: np.ndarray, y: flint.fmpq_mat) -> Optional[flint.fmpq_mat]:
-    """Solve exactly for the guess's pattern, then re-solve for the exact point's pattern."""
+    """A rational near the guess when it is exactly a preimage (checked), else the exact solution
+    for the guess's pattern, re-solved for the exact point's pattern."""
+    for bound in (10**4, 10**8):  # the guess may round to the exact point: verify exactly
+        z = flint.fmpq_mat(b.d, 1, [_nearby(x, bound) for x in guess])
+        if _is_preimage(b, z, y):
+            return z
     pattern = tuple(bool(x) for x in (b.W1f @ guess + b.b1f) > 0)
     for _ in range(4):
         kind, z = _solve_pattern(b, pattern, y)

@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional, Sequence
 
+import flint
+
 from promptlimits.constructions.evaluate import ExpVector, dot, matvec
 from promptlimits.constructions.numbers import format_exact
 from promptlimits.constructions.spec import Matrix, Vector
 from promptlimits.proofs import interval, linalg
 from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
+from promptlimits.proofs.preimage import by_identity
 from promptlimits.proofs.prompt_witness import (
     EntropyPrompt, NotVerified, PromptWitness, SymToken, as_rational,
 )
@@ -55,11 +58,21 @@ class Reachability:
     violation: dict = field(default_factory=dict)
 
 
+@by_identity
+def _kernel(V: Matrix) -> tuple[Vector, ...]:
+    return linalg.nullspace(V)
+
+
 def classify(g: Sequence[Fraction], V: Matrix) -> Lemma2Case:
     """Decide Lemma 2's case exactly: g = 0, g ∉ row(V) = (ker V)^⊥, or g = Vᵀη."""
+    return _classify(V, tuple(g))
+
+
+@by_identity
+def _classify(V: Matrix, g: Vector) -> Lemma2Case:
     if not any(g):
         return Lemma2Case("c")
-    for n in linalg.nullspace(V):
+    for n in _kernel(V):
         if dot(n, g) != 0:
             return Lemma2Case("a", n=n)
     eta = linalg.solve(linalg.transpose(V), g)
@@ -67,6 +80,7 @@ def classify(g: Sequence[Fraction], V: Matrix) -> Lemma2Case:
     return Lemma2Case("b", eta=eta)
 
 
+@by_identity
 def right_inverse(V: Matrix) -> Matrix:
     """A rational P with V P v = v for every v ∈ col(V) (least squares on V's pivot columns)."""
     d = len(V)
@@ -79,19 +93,42 @@ def right_inverse(V: Matrix) -> Matrix:
     return tuple(rows)
 
 
+@by_identity
 def left_null(V: Matrix) -> tuple[Vector, ...]:
     """A basis of {ℓ : ℓᵀV = 0}: v ∈ col(V) iff ℓ·v = 0 for all of them."""
     return linalg.nullspace(linalg.transpose(V))
 
 
 def _lin(P: Matrix, w: Sequence[ExpPoly]) -> tuple[ExpPoly, ...]:
+    """P·w for a rational matrix P and a vector of exp-polynomials (one flint product per call:
+    w = Σ_r e^r·c_r with rational vectors c_r, so P·w = Σ_r e^r·(P c_r))."""
+    return exp_matvec(_flint(P), w)
+
+
+@by_identity
+def _flint(P: Matrix):
+    return linalg.to_flint(P)
+
+
+def exp_matvec(P, w: Sequence[ExpPoly]) -> tuple[ExpPoly, ...]:
+    """P·w with P an fmpq_mat and w a vector of exp-polynomials, exactly."""
+    exps = sorted({r for x in w for r, _ in x.terms})
+    if not exps:
+        return tuple(ExpPoly() for _ in range(P.nrows()))
+    col = {r: j for j, r in enumerate(exps)}
+    C = flint.fmpq_mat(len(w), len(exps))
+    for i, x in enumerate(w):
+        for r, c in x.terms:
+            C[i, col[r]] = flint.fmpq(c.numerator, c.denominator)
+    PC = P * C
     out = []
-    for row in P:
-        acc = ExpPoly()
-        for c, x in zip(row, w):
-            if c:
-                acc = acc + x * c
-        out.append(acc)
+    for i in range(P.nrows()):
+        terms = {}
+        for j, r in enumerate(exps):
+            v = PC[i, j]
+            if v != 0:
+                terms[r] = Fraction(int(v.p), int(v.q))
+        out.append(ExpPoly._canonical(terms))
     return tuple(out)
 
 
@@ -164,7 +201,8 @@ def _case_b(g: Sequence[Fraction], eta: Vector, A: ExpPoly, w: Sequence[ExpPoly]
     sigma = ExpFrac(sum((x * e for x, e in zip(w, eta) if e), ExpPoly()), A)
     q = as_rational(sigma)
     zero = tuple(Fraction(0) for _ in g)
-    rho = tuple(gk / dot(g, g) for gk in g)  # ρ̂·g = 1
+    gg = dot(g, g)
+    rho = tuple(gk / gg for gk in g)  # ρ̂·g = 1
     evidence = {"eta": [format_exact(x) for x in eta]}
     s1 = sign_against_exp(A, sigma)
     if s1 is None:
