@@ -42,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default="float64", help="float64 (default), float32 or bfloat16 for the Adam phase")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (default 1: best for small batches and busy machines)")
     p.add_argument("--out", metavar="DIR", help="write results.json and loss_curves.png into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
@@ -69,6 +71,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise InputError("--steps and --polish are both 0: nothing to train")
     if not 1 <= args.restarts <= MAX_RESTARTS:
         raise InputError(f"--restarts must be between 1 and {MAX_RESTARTS}")
+    if not 1 <= args.threads <= 1024:
+        raise InputError("--threads must be between 1 and 1024")
     if not args.lr > 0 or args.lr != args.lr or args.lr == float("inf"):
         raise InputError("--lr must be a positive finite number")
 
@@ -106,7 +110,7 @@ def run(args: argparse.Namespace) -> Outcome:
     config = TrainConfig(
         steps=args.steps, polish=args.polish, lr=args.lr, seed=args.seed,
         device=resolve_device(args.device), dtype=resolve_dtype(args.dtype),
-        progress=False if args.no_progress else None,
+        progress=False if args.no_progress else None, threads=args.threads,
     )
     if args.method == "prompt":
         results = tune_prompts(model, [dataset], lengths, args.restarts, config)

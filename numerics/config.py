@@ -34,7 +34,9 @@ class TrainConfig:
     """Adam for ``steps`` steps (linear warm-up over ``warmup`` of them, then cosine decay
     from ``lr`` to ``lr * final_lr_ratio``), then up to ``polish`` L-BFGS iterations in
     float64 with ``history`` correction pairs. ``seed`` fixes every random draw;
-    ``progress`` None means "a bar when stderr is a terminal".
+    ``progress`` None means "a bar when stderr is a terminal". ``threads`` (CPU intra-op
+    threads while training; None keeps torch's setting) is best 1 for small batches and
+    on busy machines, where extra threads only contend.
     """
 
     steps: int = 500
@@ -48,6 +50,7 @@ class TrainConfig:
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float64
     progress: Optional[bool] = None
+    threads: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.polish < 0:
@@ -56,5 +59,7 @@ class TrainConfig:
             raise InputError("at least one Adam step or L-BFGS iteration is needed")
         if not self.lr > 0:
             raise InputError("the learning rate must be positive")
+        if self.threads is not None and self.threads < 1:
+            raise InputError("the number of CPU threads must be at least 1")
         if self.history < 1:
             raise InputError("the L-BFGS history must hold at least one pair")

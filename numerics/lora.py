@@ -13,7 +13,6 @@ import time
 from typing import Sequence
 
 import torch
-from peft import LoraConfig, get_peft_model
 
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.spec import Dataset, Model, check_compatible
@@ -36,6 +35,8 @@ def check_targets(targets: Sequence[str]) -> tuple[str, ...]:
 
 def lora_twin(model: Model, rank: int, targets: Sequence[str], seed: int, config: TrainConfig) -> torch.nn.Module:
     """A fresh twin with LoRA adapters of ``rank`` on ``targets``; adapter init seeded by ``seed``."""
+    from peft import LoraConfig, get_peft_model  # imported on first use: it pulls in transformers (seconds)
+
     twin = Twin(model, dtype=config.dtype, device=config.device)
     lora = LoraConfig(r=rank, lora_alpha=rank, target_modules=list(targets), lora_dropout=0.0, bias="none")
     with torch.random.fork_rng(devices=[]):

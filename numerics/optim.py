@@ -170,8 +170,19 @@ def optimize(objective: Objective, config: TrainConfig, desc: str = "training") 
     """Adam (``config.steps``, scheduled) then L-BFGS polishing in float64 (``config.polish``).
 
     Records every run's loss before each Adam step and after each L-BFGS iteration, and
-    keeps each run's best loss with its parameters.
+    keeps each run's best loss with its parameters. ``config.threads`` applies for the
+    duration of the call.
     """
+    before = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        return _optimize(objective, config, desc)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _optimize(objective: Objective, config: TrainConfig, desc: str) -> Trace:
     R = objective.runs
     curve: list[Tensor] = []
     best = torch.full((R,), math.inf, dtype=torch.float64)
