@@ -86,8 +86,9 @@ class ExpPoly:
         return self.terms == other.terms
 
     def __hash__(self) -> int:
-        if self._hash is None:
-            self._hash = hash(self.terms)
+        if self._hash is None:  # a constant hashes as its rational, since it == that rational
+            q = self.rational_value()
+            self._hash = hash(q) if q is not None else hash(self.terms)
         return self._hash
 
     # -- arithmetic ----------------------------------------------------------------------
@@ -182,6 +183,21 @@ def _lift(x: "ExpPoly | Rational") -> ExpPoly:
     raise TypeError(f"cannot combine ExpPoly with {type(x).__name__}")
 
 
+def _proportion(num: ExpPoly, den: ExpPoly) -> Fraction | None:
+    """The rational q with num = q·den (same exponents, proportional coefficients), or None.
+
+    By Lindemann–Weierstrass this is the only way N/D can be rational, which keeps equal
+    rational values in one normal form (so ``hash`` agrees with ``==``).
+    """
+    if len(num.terms) != len(den.terms) or not den.terms:
+        return None
+    q = num.terms[0][1] / den.terms[0][1]
+    for (rn, cn), (rd, cd) in zip(num.terms, den.terms):
+        if rn != rd or cn != q * cd:
+            return None
+    return q
+
+
 class ExpFrac:
     """A quotient N/D of exp-polynomials with D ≠ 0; equality and order are exact."""
 
@@ -193,8 +209,8 @@ class ExpFrac:
             raise ZeroDivisionError("ExpFrac with zero denominator")
         if num.is_zero():
             den = ExpPoly.const(1)
-        elif den == num:
-            num, den = ExpPoly.const(1), ExpPoly.const(1)
+        elif (ratio := _proportion(num, den)) is not None:  # num = ratio·den: a rational value
+            num, den = ExpPoly.const(ratio), ExpPoly.const(1)
         else:
             q = den.rational_value()
             if q is not None and q != 1:
@@ -212,7 +228,8 @@ class ExpFrac:
         return self.num.sign() * self.den.sign()
 
     def rational_value(self) -> Fraction | None:
-        """The value if both parts are rational, else None (then it may still be rational)."""
+        """The value when it is rational, else None (exact: a rational-valued quotient is
+        normalised to q/1 on construction, since N/D = q iff N = q·D term by term)."""
         n, d = self.num.rational_value(), self.den.rational_value()
         return None if n is None or d is None else n / d
 

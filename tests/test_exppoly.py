@@ -151,6 +151,18 @@ def test_expfrac_zero_denominator_and_normal_forms():
     assert ExpFrac(-E, -1) > 0 and ExpFrac(E, -1) < 0
 
 
+@given(NONZERO_POLYS, NONZERO_POLYS, Q)
+def test_rational_quotients_are_recognised_and_hash_like_their_value(n, d, q):
+    """N/D is rational iff N = q·D (Lindemann–Weierstrass); equal values hash equally."""
+    x = ExpFrac(n * q, n)
+    assert x.rational_value() == q and x == q and hash(x) == hash(q)
+    assert hash(ExpPoly.const(q)) == hash(q)
+    y = ExpFrac(n, d)
+    if y.rational_value() is None:
+        assert all(y != ExpFrac(c) for c in (0, 1, -1, q))
+    assert len({ExpFrac(n * d, d * d), ExpFrac(n, d)}) == 1
+
+
 @given(POLYS, NONZERO_POLYS)
 def test_relu(n, d):
     x = ExpFrac(n, d)
