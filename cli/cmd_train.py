@@ -5,6 +5,8 @@ Prompt tuning trains every prompt length × restart in one batched computation; 
 weight. Each run is Adam with a warm-up + cosine schedule, then L-BFGS in float64. The
 loss is the dataset total Σ_examples Σ_constrained ‖τ(X)_i − y_i‖² (THEORY §5's quantity).
 Floats here never decide a verdict: these are measurements beside the exact procedures.
+The certified floor of THEORY §5 (``proofs.loss_floor``, exact) is reported beside the
+runs; a prompt-tuning loss below it would be a bug in one of the layers and exits 1.
 With ``--out DIR``: ``results.json`` and ``loss_curves.png``, written only after every
 run finished.
 """
@@ -18,7 +20,7 @@ from typing import Optional
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.formats import load_dataset, load_model
 from promptlimits.constructions.spec import LIMITS, check_compatible
-from promptlimits.outcome import Outcome, json_bytes
+from promptlimits.outcome import EXIT_DECIDED, EXIT_INTERNAL, Outcome, json_bytes
 
 NAME = "train"
 HELP = "prompt tuning, LoRA or full fine-tuning in PyTorch (batched), with loss curves"
@@ -26,6 +28,8 @@ HELP = "prompt tuning, LoRA or full fine-tuning in PyTorch (batched), with loss 
 METHODS = ("prompt", "lora", "full")
 MAX_STEPS = 1_000_000
 MAX_RESTARTS = 100_000
+#: Relative slack for float losses against the exact floor (rounding in float64 evaluation).
+FLOOR_SLACK = 1e-9
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="CPU threads for torch (default 1: best for small batches and busy machines)")
     p.add_argument("--out", metavar="DIR", help="write results.json and loss_curves.png into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-floor", action="store_true", help="skip the certified loss floor (THEORY §5)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
 
@@ -118,12 +123,15 @@ def run(args: argparse.Namespace) -> Outcome:
         results = train_lora(model, dataset, ranks, targets, args.restarts, config)
     else:
         results = [fine_tune(model, dataset, args.restarts, config)]
-    floor = None
+    floor, floor_exact, reason = _floor(model, dataset, args.no_floor)
+    below = [r for r in results if args.method == "prompt" and floor and r.best_loss < floor * (1 - FLOOR_SLACK)]
     payload = {
         "method": args.method,
         "runs": [r.to_json() for r in results],
         "loss_floor": floor,
-        "loss_floor_reason": "no certified loss floor is computed by this command yet",
+        "loss_floor_exact": floor_exact,
+        "loss_floor_reason": reason,
+        "floor_respected": not below,
         "device": str(config.device),
         "dtype": args.dtype,
         "seed": args.seed,
@@ -137,7 +145,18 @@ def run(args: argparse.Namespace) -> Outcome:
         files = {str(out / "results.json"): json_bytes(record),
                  str(out / "loss_curves.png"): loss_curves_png(results, floor, title)}
         out.mkdir(parents=True, exist_ok=True)
-    return Outcome(payload, _text(payload), files=files)
+    return Outcome(payload, _text(payload), EXIT_INTERNAL if below else EXIT_DECIDED, files)
+
+
+def _floor(model, dataset, skip: bool) -> tuple[Optional[float], Optional[str], str]:
+    """THEORY §5's certified prompt-tuning floor: (float, exact string, reason); 0 when nothing is proven."""
+    if skip:
+        return None, None, "not computed (--no-floor)"
+    from promptlimits.constructions.numbers import format_exact
+    from promptlimits.proofs.loss_floor import loss_floor
+
+    f = loss_floor(model, dataset)
+    return float(f.value), format_exact(f.value), f.reason
 
 
 def _text(payload: dict) -> str:
@@ -147,8 +166,11 @@ def _text(payload: dict) -> str:
                 else f"rank {r['rank']}" if "rank" in r else "all weights")
         lines.append(f"  {size:<18} best loss {r['best_loss']:.6g}  ({r['steps']} steps, "
                      f"{r['restarts']} restarts, {r['seconds']:.2f} s)")
-    floor = payload["loss_floor"]
-    lines.append(f"certified loss floor: {floor:.6g}" if floor is not None else f"certified loss floor: none ({payload['loss_floor_reason']})")
+    floor, reason = payload["loss_floor"], payload["loss_floor_reason"]
+    lines.append("certified prompt-tuning loss floor: "
+                 + ("not computed" if floor is None else f"{floor:.6g}") + (f" ({reason})" if reason else ""))
+    if not payload["floor_respected"]:
+        lines.append("BUG: a prompt-tuning loss is below the certified floor")
     if "out" in payload:
         lines.append(f"wrote {payload['out']}/results.json and loss_curves.png")
     return "\n".join(lines)

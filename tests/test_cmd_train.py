@@ -69,3 +69,20 @@ def test_mismatched_dataset_exit_2(tmp_path, capsys):
                               "examples": [{"input": [[0, 1, 2]], "target": [[1, 1, 1]]}]}))
     assert main(["train", MODEL, str(ds), "--method", "prompt", *FAST]) == 2
     assert "d = 3" in capsys.readouterr().err
+
+
+def test_prompt_tuning_stays_above_the_certified_floor(tmp_path, capsys):
+    """THEORY §4's dataset for the example layer has a positive certified floor (§5); the
+    best prompt-tuning loss must not fall below it, and the plot is drawn with it."""
+    from promptlimits.constructions.formats import dataset_to_json, load_model
+    from promptlimits.constructions.impossible import impossible_dataset
+
+    ds = tmp_path / "impossible.json"
+    ds.write_text(json.dumps(dataset_to_json(impossible_dataset(load_model(MODEL)).dataset)))
+    out = tmp_path / "run"
+    code = main(["train", MODEL, str(ds), "--method", "prompt", "--prompt-lengths", "1,3", "--steps", "60",
+                 "--polish", "20", "--restarts", "2", "--no-progress", "--json", "--out", str(out)])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["floor_respected"] is True
+    assert 0.2 < payload["loss_floor"] <= min(r["best_loss"] for r in payload["runs"])
+    assert (out / "loss_curves.png").stat().st_size > 1000
