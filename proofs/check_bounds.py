@@ -10,7 +10,8 @@ Checked, each against an independent recomputation from the embedded model and d
   and the least bound ⌈(rank[Z − Q, U] − rank U)/H⌉;
 - the LoRA rank (rank E, rank H, the number of columns);
 - the loss floor: both spectral-norm certificates (LDLᵀ pivots), L = c1·c2 < 1, the shared
-  query, f(z_i) = y_i, the rational enclosures of every B_i and u_i (exact signs), that the
+  query, f(z_i) = y_i, the rational enclosures of every B_i and u_i (exact signs, and no
+  wider than 2^-bits relative), B_ref, that the
   breakpoints partition [0, 1], every leaf lower bound recomputed to the same exact value,
   and floor = round_down((1 − L)² · min leaf bound).
 Every stored number must equal its recomputed value, so any tampering is rejected.
@@ -27,7 +28,7 @@ from promptlimits.proofs.bounds import (
 from promptlimits.proofs.certificate import CheckFailed, Subjects
 from promptlimits.proofs.exppoly import ExpFrac
 from promptlimits.proofs.loss_floor import (
-    check_enclosure, leaf_lower_bound, problem, round_down, shared_query,
+    DIGITS, check_enclosure, leaf_lower_bound, problem, reference, round_down, shared_query,
 )
 from promptlimits.proofs.norms import recheck_norm_json
 from promptlimits.proofs.preimage import forward
@@ -115,13 +116,19 @@ def _recheck_floor(model, dataset, entry: dict) -> list[str]:
     u_enc = [tuple((_q(lo), _q(hi)) for lo, hi in u) for u in ev["u_enclosures"]]
     if len(B_enc) != len(pairs) or len(u_enc) != len(pairs):
         raise CheckFailed("one enclosure per constrained position expected")
+    for lo, hi in B_enc + [x for u in u_enc for x in u]:
+        if not hi - lo <= max(Fraction(1), abs(lo)) / 2**bits:
+            raise CheckFailed("an enclosure is wider than the stated precision allows")
     for (e, i), (blo, bhi), u in zip(pairs, B_enc, u_enc):
         part = decompose(model, (), dataset.examples[e].input, position=i)
         if not blo > 0 or not check_enclosure(ExpFrac(part.B), blo, bhi):
             raise CheckFailed(f"B enclosure of example {e} is wrong")
         if len(u) != model.d or not all(check_enclosure(x, lo, hi) for x, (lo, hi) in zip(part.u, u)):
             raise CheckFailed(f"u enclosure of example {e} is wrong")
-    prob = problem(model, dataset, zs, q, pairs, bits, B_enc, u_enc)
+    B_ref = _q(ev["B_reference"])
+    if B_ref != reference(B_enc):
+        raise CheckFailed("B_reference is not the rounded lower enclosure of B_1")
+    prob = problem(model, zs, q, bits, B_enc, u_enc, B_ref)
     breaks = [_q(t) for t in ev["breakpoints"]]
     lows = [_q(x) for x in ev["leaf_lower_bounds"]]
     if breaks[0] != 0 or breaks[-1] != 1 or any(b <= a for a, b in zip(breaks, breaks[1:])):
@@ -134,7 +141,7 @@ def _recheck_floor(model, dataset, entry: dict) -> list[str]:
     inner = min(lows)
     if _q(ev["inner_minimum"]) != inner:
         raise CheckFailed("inner minimum is not the least leaf bound")
-    expected = round_down((1 - L) ** 2 * inner)
+    expected = round_down((1 - L) ** 2 * inner, DIGITS)
     if _q(ev["floor"]) != expected or value != expected:
         raise CheckFailed("floor differs from round_down((1 − L)² · inner minimum)")
     return [

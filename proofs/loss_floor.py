@@ -19,6 +19,11 @@ projector onto col(V),
 is continuous on [0, 1] and has no cancellation.) Relaxing Lemma 2's reachable set to all
 (A, v) with v ∈ col(V) only lowers the minimum, so the floor is sound.
 
+Scale. For a rational B_ref > 0 the substitution a = t/(B_ref (1 − t)) maps [0, 1] onto
+[0, ∞] and turns every formula above into the same one with B_i replaced by
+β_i = B_i/B_ref. B_ref ≈ B_1 makes ρ_i ≈ t when the B_i are close (exactly t when they are
+equal, as in THEORY §4), so F has no flat stretches that would need many leaves.
+
 Rigour. B_i and u_i are exp-polynomial quotients; they are enclosed once in rational
 intervals whose end points are checked exactly (exact signs of B_i − lo, etc.). F is then
 bounded below on sub-intervals of [0, 1] by interval arithmetic on fixed-point integers
@@ -44,7 +49,7 @@ from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
 
 BITS = 96
 MAX_LEAVES = 3000
-TOLERANCE = Fraction(1, 10**6)
+TOLERANCE = Fraction(1, 10**4)
 #: Significant digits of the reported floor (rounded down, so it stays a proven floor).
 DIGITS = 20
 
@@ -116,7 +121,7 @@ class Problem:
 
     base_in: tuple[tuple[Fraction, ...], ...]  # P (q − z_i)
     base_out: tuple[tuple[Fraction, ...], ...]  # (I − P)(q − z_i)
-    B: tuple[tuple[Fraction, Fraction], ...]
+    B: tuple[tuple[Fraction, Fraction], ...]  # enclosures of β_i = B_i / B_ref
     u: tuple[tuple[tuple[Fraction, Fraction], ...], ...]  # enclosures of u_i
     P: tuple[tuple[Fraction, ...], ...]
     bits: int
@@ -209,27 +214,35 @@ def shared_query(model: Model, dataset: Dataset) -> tuple[Optional[Vector], list
     return (next(iter(tokens)) if len(tokens) == 1 else None), pairs
 
 
-def problem(model: Model, dataset: Dataset, zs: Sequence[Vector], q: Vector, pairs, bits: int,
-            B_enc=None, u_enc=None) -> Problem:
-    """The rational data of F; enclosures are computed (or taken as given, for re-checking)."""
+def reference(B_enc: Sequence[tuple[Fraction, Fraction]]) -> Fraction:
+    """B_ref: the lower enclosure of B_1 rounded down to 12 significant digits (> 0)."""
+    return round_down(B_enc[0][0], 12)
+
+
+def enclosures(model: Model, dataset: Dataset, pairs, bits: int):
+    """Rational enclosures of every B_i and u_i (from balls at 2·bits bits)."""
+    Bs, us = [], []
+    for e, i in pairs:
+        part = decompose(model, (), dataset.examples[e].input, position=i)
+        Bs.append(enclose(part.B, bits))
+        us.append(tuple(enclose(x, bits) for x in part.u))
+    return Bs, us
+
+
+def problem(model: Model, zs: Sequence[Vector], q: Vector, bits: int, B_enc, u_enc, B_ref: Fraction) -> Problem:
+    """The rational data of F from the enclosures of B_i and u_i and the scale B_ref."""
     V = value_matrix(model.layers[0].heads[0])
     basis = linalg.column_basis(V)
     d = model.d
     P = linalg.projector(basis, d)
-    base_in, base_out, Bs, us = [], [], [], []
-    for idx, ((e, i), z) in enumerate(zip(pairs, zs)):
+    base_in, base_out = [], []
+    for z in zs:
         diff = tuple(a - b for a, b in zip(q, z))
         inside = linalg.matvec(P, diff)
         base_in.append(inside)
         base_out.append(tuple(a - b for a, b in zip(diff, inside)))
-        if B_enc is None:
-            part = decompose(model, (), dataset.examples[e].input, position=i)
-            Bs.append(enclose(part.B, bits))
-            us.append(tuple(enclose(x, bits) for x in part.u))
-        else:
-            Bs.append(B_enc[idx])
-            us.append(u_enc[idx])
-    return Problem(tuple(base_in), tuple(base_out), tuple(Bs), tuple(us), P, bits)
+    betas = tuple((lo / B_ref, hi / B_ref) for lo, hi in B_enc)
+    return Problem(tuple(base_in), tuple(base_out), betas, tuple(tuple(u) for u in u_enc), P, bits)
 
 
 def loss_floor(model: Model, dataset: Dataset, max_leaves: int = MAX_LEAVES, bits: int = BITS) -> LossFloor:
@@ -253,12 +266,14 @@ def loss_floor(model: Model, dataset: Dataset, max_leaves: int = MAX_LEAVES, bit
     if L >= 1:
         return LossFloor(Fraction(0), "none", f"Lip(g) is not certified below 1 (‖W1‖‖W2‖ ≤ {float(L):.6g})")
     zs = [inverse_point(layer, dataset.examples[e].target[i]) for e, i in pairs]
-    prob = problem(model, dataset, zs, q, pairs, bits)
-    if any(lo <= 0 for lo, _ in prob.B):
+    B_enc, u_enc = enclosures(model, dataset, pairs, bits)
+    if any(lo <= 0 for lo, _ in B_enc) or reference(B_enc) <= 0:
         return LossFloor(Fraction(0), "none", "a softmax denominator B_i is too small to enclose away from 0")
+    B_ref = reference(B_enc)
+    prob = problem(model, zs, q, bits, B_enc, u_enc, B_ref)
     breaks, lows = branch_and_bound(prob, max_leaves)
     inner = min(lows)
-    value = round_down((1 - L) ** 2 * inner)
+    value = round_down((1 - L) ** 2 * inner, DIGITS)
     evidence = {
         "norm_W1": norm_bound_to_json(n1),
         "norm_W2": norm_bound_to_json(n2),
@@ -266,7 +281,8 @@ def loss_floor(model: Model, dataset: Dataset, max_leaves: int = MAX_LEAVES, bit
         "positions": [[e, i] for e, i in pairs],
         "z": [[_s(x) for x in z] for z in zs],
         "bits": bits,
-        "B_enclosures": [[_s(lo), _s(hi)] for lo, hi in prob.B],
+        "B_enclosures": [[_s(lo), _s(hi)] for lo, hi in B_enc],
+        "B_reference": _s(B_ref),
         "u_enclosures": [[[_s(lo), _s(hi)] for lo, hi in u] for u in prob.u],
         "breakpoints": [_s(t) for t in breaks],
         "leaf_lower_bounds": [_s(x) for x in lows],
@@ -278,7 +294,7 @@ def loss_floor(model: Model, dataset: Dataset, max_leaves: int = MAX_LEAVES, bit
     return LossFloor(value, method, reason, evidence)
 
 
-def round_down(x: Fraction, digits: int = DIGITS) -> Fraction:
+def round_down(x: Fraction, digits: int = 20) -> Fraction:
     """The largest number with ``digits`` significant decimal digits that is ≤ x (0 for x ≤ 0)."""
     if x <= 0:
         return Fraction(0)
