@@ -16,11 +16,11 @@ import traceback
 from typing import Optional, Sequence
 
 from promptlimits import __version__
-from promptlimits import cmd_bounds, cmd_eval, cmd_fuzz, cmd_invertible, cmd_memorizable, cmd_recheck, cmd_reproduce, cmd_train
+from promptlimits import cmd_bounds, cmd_construct, cmd_eval, cmd_fuzz, cmd_invertible, cmd_memorizable, cmd_recheck, cmd_reproduce, cmd_train
 from promptlimits.constructions.errors import InputError
 from promptlimits.outcome import EXIT_BAD_INPUT, EXIT_INTERNAL, Outcome, emit
 
-COMMANDS = (cmd_eval, cmd_recheck, cmd_reproduce, cmd_memorizable, cmd_fuzz, cmd_train, cmd_invertible, cmd_bounds)
+COMMANDS = (cmd_eval, cmd_recheck, cmd_reproduce, cmd_memorizable, cmd_fuzz, cmd_train, cmd_invertible, cmd_bounds, cmd_construct)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -121,3 +121,19 @@ def test_rank_one_value_along_the_score_changes_query():
     built = impossible_dataset(model)
     assert built.query != (1, 0)
     assert built.forced_a.sign() < 0
+
+
+@given(models(d=st.integers(1, 3), heads=1, positions=2, lipschitz=Fraction(1, 2),
+              max_numerator=3, max_denominator=2))
+@settings(max_examples=10)
+def test_memorizable_agrees(model):
+    """Cross-check with the Theorem 1 decision: the pair is not memorizable, each example is."""
+    from promptlimits.constructions.spec import Dataset
+    from promptlimits.proofs.memorization import decide
+
+    if not _has_values(model):
+        return
+    built = impossible_dataset(model)
+    assert decide(model, built.dataset).verdict == "not-memorizable"
+    for ex in built.dataset.examples:
+        assert decide(model, Dataset(model.d, (ex,))).verdict == "memorizable"
