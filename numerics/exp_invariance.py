@@ -28,12 +28,12 @@ TITLE = "Lemma 1: prompts leave relative attention among input tokens unchanged"
 def first_layer_attention(twin: Twin, X: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
     """Softmax weights of every first-layer head, [H, B, T, T] over [P, X] (T = m + n)."""
     seq = torch.cat([prompt, X + (twin.positional[: X.shape[1]] if twin.positional is not None else 0)], dim=1)
-    total = seq.shape[1]
-    allowed = twin._allowed(total, None)
+    idx = torch.arange(seq.shape[1])
+    hidden = (idx[None, :] > idx[:, None]) if twin.causal else torch.zeros(len(idx), len(idx), dtype=torch.bool)
     out = []
     for head in twin.layers[0].heads:
         scores = twin.score_scale * torch.matmul(head.W_q(seq), head.W_k(seq).transpose(-1, -2))
-        out.append(torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1))
+        out.append(torch.softmax(scores.masked_fill(hidden, float("-inf")), dim=-1))
     return torch.stack(out)
 
 
