@@ -18,6 +18,7 @@ from promptlimits.constructions.errors import InputError
 from promptlimits.numerics.batch import ExampleBatch
 from promptlimits.numerics.config import TrainConfig
 from promptlimits.numerics.optim import Trace, optimize
+from promptlimits.numerics.precision import cast_module, float64_state
 from promptlimits.numerics.results import RunResult
 from promptlimits.numerics.twin import Twin
 
@@ -26,13 +27,18 @@ PERTURB = 0.01
 
 
 class WeightObjective:
-    """One run: the dataset loss of ``module`` (a Twin, possibly wrapped by PEFT) in its trainable weights."""
+    """One run: the dataset loss of ``module`` (a Twin, possibly wrapped by PEFT) in its trainable weights.
+
+    ``module`` and ``batch`` come in float64; training starts in ``dtype``.
+    """
 
     runs = 1
 
-    def __init__(self, module: nn.Module, batch: ExampleBatch) -> None:
+    def __init__(self, module: nn.Module, batch: ExampleBatch, dtype: torch.dtype) -> None:
         self.module = module
-        self.batch = batch
+        self.exact_state = float64_state(module)
+        self.exact_batch = batch
+        self.to_dtype(dtype)
 
     def parameters(self) -> list[Tensor]:
         return [p for p in self.module.parameters() if p.requires_grad]
@@ -42,8 +48,8 @@ class WeightObjective:
         return batch.losses(self.module(batch.X, key_mask=batch.input_mask, positions=batch.positions))
 
     def to_dtype(self, dtype: torch.dtype) -> None:
-        self.module.to(dtype)
-        self.batch = self.batch.to(dtype)
+        cast_module(self.module, dtype, self.exact_state)
+        self.batch = self.exact_batch.to(dtype)
 
 
 def best_of(method: str, traces: list[Trace], seconds: float, **size: int) -> RunResult:
@@ -62,14 +68,14 @@ def fine_tune(model: Model, dataset: Dataset, restarts: int, config: TrainConfig
     start = time.perf_counter()
     traces = []
     for k in range(restarts):
-        twin = Twin(model, dtype=config.dtype, device=config.device)
+        twin = Twin(model, dtype=torch.float64, device=config.device)
         if k:
             gen = torch.Generator().manual_seed(config.seed * 7919 + k)
             with torch.no_grad():
                 for p in twin.parameters():
                     noise = torch.randn(p.shape, generator=gen, dtype=torch.float64)
-                    p.add_((PERTURB * config.init_scale * noise).to(device=p.device, dtype=p.dtype))
+                    p.add_((PERTURB * config.init_scale * noise).to(p.device))
         twin.requires_grad_(True)
-        batch = ExampleBatch.build([dataset], [0], config.dtype, config.device)
-        traces.append(optimize(WeightObjective(twin, batch), config, desc=f"full fine-tuning {k + 1}/{restarts}"))
+        batch = ExampleBatch.build([dataset], [0], torch.float64, config.device)
+        traces.append(optimize(WeightObjective(twin, batch, config.dtype), config, desc=f"full fine-tuning {k + 1}/{restarts}"))
     return best_of("full", traces, time.perf_counter() - start)

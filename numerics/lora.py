@@ -34,10 +34,10 @@ def check_targets(targets: Sequence[str]) -> tuple[str, ...]:
 
 
 def lora_twin(model: Model, rank: int, targets: Sequence[str], seed: int, config: TrainConfig) -> torch.nn.Module:
-    """A fresh twin with LoRA adapters of ``rank`` on ``targets``; adapter init seeded by ``seed``."""
+    """A fresh float64 twin with LoRA adapters of ``rank`` on ``targets``; adapter init seeded by ``seed``."""
     from peft import LoraConfig, get_peft_model  # imported on first use: it pulls in transformers (seconds)
 
-    twin = Twin(model, dtype=config.dtype, device=config.device)
+    twin = Twin(model, dtype=torch.float64, device=config.device)
     lora = LoraConfig(r=rank, lora_alpha=rank, target_modules=list(targets), lora_dropout=0.0, bias="none")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -59,7 +59,7 @@ def train_lora(model: Model, dataset: Dataset, ranks: Sequence[int], targets: Se
         traces = []
         for k in range(restarts):
             module = lora_twin(model, rank, targets, config.seed * 7919 + 101 * rank + k, config)
-            batch = ExampleBatch.build([dataset], [0], config.dtype, config.device)
-            traces.append(optimize(WeightObjective(module, batch), config, desc=f"LoRA rank {rank} {k + 1}/{restarts}"))
+            batch = ExampleBatch.build([dataset], [0], torch.float64, config.device)
+            traces.append(optimize(WeightObjective(module, batch, config.dtype), config, desc=f"LoRA rank {rank} {k + 1}/{restarts}"))
         out.append(best_of("lora", traces, time.perf_counter() - start, rank=rank))
     return out

@@ -22,19 +22,26 @@ from promptlimits.constructions.spec import Dataset, Model, check_compatible
 from promptlimits.numerics.batch import ExampleBatch
 from promptlimits.numerics.config import TrainConfig
 from promptlimits.numerics.optim import Trace, optimize
+from promptlimits.numerics.precision import cast_module, float64_state
 from promptlimits.numerics.results import RunResult
 from promptlimits.numerics.twin import Twin
 
 
 class PromptObjective:
-    """R independent prompt-tuning runs on one frozen twin; run r has prompt length ``lengths[r]``."""
+    """R independent prompt-tuning runs on one frozen twin; run r has prompt length ``lengths[r]``.
 
-    def __init__(self, twin: Twin, batch: ExampleBatch, lengths: Sequence[int], init: Tensor) -> None:
+    ``twin`` and ``batch`` come in float64; training starts in ``dtype``.
+    """
+
+    def __init__(self, twin: Twin, batch: ExampleBatch, lengths: Sequence[int], init: Tensor,
+                 dtype: torch.dtype) -> None:
         self.twin = twin
+        self.exact_state = float64_state(twin)
         self.runs = batch.runs
-        self.prompt = init.detach().to(device=batch.X.device, dtype=batch.X.dtype).clone().requires_grad_(True)
+        self.prompt = init.detach().to(device=batch.X.device, dtype=dtype).clone().requires_grad_(True)
         of_row = torch.tensor(list(lengths), device=batch.X.device)[batch.run]
-        self.groups = [(m, batch.take(of_row == m)) for m in sorted(set(lengths))]
+        self.exact_groups = [(m, batch.take(of_row == m)) for m in sorted(set(lengths))]
+        self.to_dtype(dtype)
 
     def parameters(self) -> list[Tensor]:
         return [self.prompt]
@@ -55,8 +62,8 @@ class PromptObjective:
         return total
 
     def to_dtype(self, dtype: torch.dtype) -> None:
-        self.twin.to(dtype)
-        self.groups = [(m, batch.to(dtype)) for m, batch in self.groups]
+        cast_module(self.twin, dtype, self.exact_state)
+        self.groups = [(m, batch.to(dtype)) for m, batch in self.exact_groups]
         self.prompt = self.prompt.detach().to(dtype).requires_grad_(True)
 
 
@@ -77,9 +84,9 @@ def initial_prompts(runs: Sequence[tuple[int, int, int]], d: int, config: TrainC
 def train_runs(model: Model, datasets: Sequence[Dataset], runs: Sequence[tuple[int, int, int]],
                init: Tensor, config: TrainConfig) -> Trace:
     """Train every run of ``runs`` together from ``init`` [R, M, d]; one optimizer for all."""
-    twin = Twin(model, dtype=config.dtype, device=config.device)
-    batch = ExampleBatch.build(datasets, [k for k, _, _ in runs], config.dtype, config.device)
-    objective = PromptObjective(twin, batch, [m for _, m, _ in runs], init)
+    twin = Twin(model, dtype=torch.float64, device=config.device)
+    batch = ExampleBatch.build(datasets, [k for k, _, _ in runs], torch.float64, config.device)
+    objective = PromptObjective(twin, batch, [m for _, m, _ in runs], init, config.dtype)
     return optimize(objective, config, desc=f"prompt tuning ({len(runs)} runs)")
 
 

@@ -143,3 +143,29 @@ def test_lora_targets_value_map_and_full_finetuning_lower_the_loss():
     assert lora.best_loss < 0.5 * lora.curve[0]
     assert full.best_loss < 1e-3 * full.curve[0]
     assert full.restarts == 2 and full.method == "full"
+
+
+def test_float32_phase_then_float64_polish_uses_the_exact_model():
+    """Back in float64, the frozen weights and data are the float64 ones, not float32 round-offs."""
+    from promptlimits.numerics.batch import ExampleBatch
+    from promptlimits.numerics.prompt_tuning import PromptObjective
+
+    rng = random.Random(8)
+    model = _model(8)
+    model = Model(d=3, layers=tuple(model.layers), positional=((Fraction(1, 3),) * 3,) * 2)  # 1/3: not a float32
+    ds = _random_targets(rng, 3, [[tuple(Fraction(k, 3) for k in (1, 2, 4)), (Fraction(1, 7),) * 3]])
+    init = torch.randn(1, 2, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    def objective(dtype):
+        batch = ExampleBatch.build([ds], [0], torch.float64, torch.device("cpu"))
+        return PromptObjective(Twin(model), batch, [2], init, dtype)
+
+    low, exact = objective(torch.float32), objective(torch.float64)
+    assert low.twin.dtype == torch.float32 and low.losses().dtype == torch.float32
+    low.to_dtype(torch.float64)
+    exact.prompt = low.prompt.detach().clone().requires_grad_(True)  # the trained variable keeps its value
+    assert low.losses().item() == exact.losses().item()
+    for (name, a), b in zip(low.twin.state_dict().items(), exact.twin.state_dict().values()):
+        assert torch.equal(a, b), name
+    [res] = train_lora(model, ds, [1], ["W2"], 1, TrainConfig(steps=20, polish=10, dtype=torch.float32))
+    assert res.best_loss < res.curve[0]
