@@ -40,7 +40,7 @@ BACKENDS = ("local", "ray")
 CHUNK = 4
 #: Wall-clock budget of one check on one example (seconds). The decision procedures are given
 #: far smaller time limits, so a check running past this is hanging: that is reported.
-CHECK_SECONDS = 20.0
+CHECK_SECONDS = 10.0
 
 
 class CheckTimeout(Exception):
@@ -87,7 +87,7 @@ def run_example(seed: int, index: int, profile: str, checks: Sequence[str]) -> d
     (only when something disagreed) the fixtures that reproduce them.
     """
     inst = make_instance(seed, index, profile)
-    case = Case(inst, example_seed(seed, index))
+    case = Case(inst, example_seed(seed, index), profile)
     found: list[Disagreement] = []
     seconds: dict[str, float] = {}
     for name in checks:

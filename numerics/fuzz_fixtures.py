@@ -99,4 +99,5 @@ def replay(fixture: dict, where: str = "fixture") -> Optional[Disagreement]:
     if check not in CHECKS:
         raise InputError(f"{where}.check: unknown check {check!r}")
     inst = instance_from_json(fixture.get("instance"), f"{where}.instance")
-    return CHECKS[check](Case(inst, int(str(fixture["seed"]))))
+    profile = str((fixture.get("origin") or {}).get("profile", "ci"))
+    return CHECKS[check](Case(inst, int(str(fixture["seed"])), profile))
