@@ -3,6 +3,8 @@
 - route "lipschitz" (injective): both norm bounds re-certified (LDLᵀ pivots recomputed and
   compared, or the congruence check redone), their product recomputed and < 1.
 - route "collision" (not-injective): x ≠ x' and f(x) = f(x') evaluated exactly.
+- route "monotone" (injective): P symmetric with LDLᵀ pivots recomputed (all > 0), λ ≥ 0 and
+  P·W2[:, j] = λ_j W1[j]ᵀ for every unit with a non-zero row W1[j] (see ``monotone``).
 - route "exact" (injective): the hyperplanes are rebuilt from the model; every listed
   point lies strictly inside a region (no hyperplane through it), the regions are
   pairwise distinct, and their number equals Zaslavsky's count recomputed from the
@@ -18,6 +20,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from promptlimits.proofs.certificate import CheckFailed, Subjects
+from promptlimits.proofs import monotone
 from promptlimits.proofs.norms import recheck_norm_json
 from promptlimits.proofs.regions import Block, Budget, Pieces, arrangement, region_count, violates, column_vector
 
@@ -77,6 +80,22 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
         if block(x) != block(x2):
             raise CheckFailed("f(x) ≠ f(x'): not a collision")
         return [f"layer {index}: x ≠ x' and f(x) = f(x') evaluated exactly"]
+    if route == "monotone":
+        if verdict != "injective":
+            raise CheckFailed("the monotone route only proves injectivity")
+        d = block.d
+        rows = ev["P"]
+        if not isinstance(rows, list) or len(rows) != d:
+            raise CheckFailed("P must be a d×d matrix")
+        p = tuple(_vec(row, d, "P row") for row in rows)
+        lam = _vec(ev["lambda"], block.r, "lambda")
+        pivots = monotone.check(block, p, lam)
+        if pivots is None:
+            raise CheckFailed("(P, λ) is not a strong-monotonicity certificate (P ≻ 0, λ ≥ 0, P·W2[:, j] = λ_j W1[j]ᵀ)")
+        if _vec(ev["pivots"], d, "pivots") != pivots:
+            raise CheckFailed("claimed LDLᵀ pivots of P differ from the recomputed ones")
+        return [f"layer {index}: P ≻ 0 (LDLᵀ pivots all > 0), λ ≥ 0 and P·W2[:, j] = λ_j W1[j]ᵀ for every unit",
+                "⟨P(f(x) − f(y)), x − y⟩ ≥ ‖x − y‖²_P: f strongly monotone, hence injective"]
     if route == "exact":
         if verdict != "injective":
             raise CheckFailed("the exact region route here proves injectivity")

@@ -4,7 +4,9 @@ Three-valued: "injective" | "not-injective" | "unknown" (with the reason). Route
 
 1. Norm route (sufficient): ‖W2‖₂‖W1‖₂ ≤ c₁c₂ < 1 (``norms``) makes g a contraction, so
    ‖f(x) − f(x')‖ ≥ (1 − c₁c₂)‖x − x'‖ and f is injective.
-2. Exact route. f is affine, x ↦ M_R x + c_R, on each region R of the arrangement of the
+2. Monotone route (sufficient, ``monotone``): P ≻ 0 and λ ≥ 0 with P·W2[:, j] = λ_j W1[j]ᵀ
+   make f strongly monotone in the P-norm (gradient-of-convex blocks and their conjugates).
+3. Exact route. f is affine, x ↦ M_R x + c_R, on each region R of the arrangement of the
    hidden units' hyperplanes (``regions``).
    - Quick search: random interior points; a singular piece, or two points whose pieces
      have different orientation classes, give a collision (``collisions``: kernel or
@@ -27,7 +29,7 @@ Three-valued: "injective" | "not-injective" | "unknown" (with the reason). Route
      some solution lies on R's boundary, y is not certified regular and another y is tried.
      Exactly one preimage ⇒ injective; two ⇒ those two collide. The z² map of THEORY §7
      (coherently oriented, 2-to-1) is caught here.
-3. The naive SMT encoding (``smt_injectivity``) is only a fallback collision search under
+4. The naive SMT encoding (``smt_injectivity``) is only a fallback collision search under
    ``auto`` when the region count is over the limit (a sat model is re-evaluated exactly;
    an unsat answer is not used, since it has no Z3-free certificate).
 
@@ -45,6 +47,7 @@ from typing import Any, Optional
 
 from promptlimits.constructions.numbers import format_exact
 from promptlimits.constructions.spec import Layer
+from promptlimits.proofs import monotone
 from promptlimits.proofs.collisions import Collision, kernel_collision, fold_collision, segment_walk
 from promptlimits.proofs.norms import layer_norm_bounds, norm_bound_to_json
 from promptlimits.proofs.regions import (
@@ -202,8 +205,10 @@ def _collision_decision(hit: Collision, how: str, start: float, **extra: Any) ->
 
 
 def decide(layer: Layer, method: str = "auto", timeout: Optional[float] = None,
-           region_limit: int = REGION_LIMIT, seed: int = 0) -> Decision:
-    """Decide whether the layer's feed-forward block is injective (see the module docstring)."""
+           region_limit: int = REGION_LIMIT, seed: int = 0, use_monotone: bool = True) -> Decision:
+    """Decide whether the layer's feed-forward block is injective (see the module docstring).
+
+    ``use_monotone=False`` skips the monotone route (so that the region route is exercised)."""
     start = time.perf_counter()
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}")
@@ -225,6 +230,13 @@ def decide(layer: Layer, method: str = "auto", timeout: Optional[float] = None,
             return Decision("unknown", "lipschitz", f"norm product bound {float(product):.6g} ≥ 1: the sufficient condition does not apply",
                             time.perf_counter() - start, norm_product=product)
     block = Block.of(layer)
+    mono = monotone.find(block) if use_monotone else None
+    if mono is not None:
+        evidence = {"route": "monotone", "P": [_vec(row) for row in mono.P], "lambda": _vec(mono.lam),
+                    "pivots": _vec(mono.pivots)}
+        return Decision("injective", "monotone",
+                        "strongly monotone: P ≻ 0 and λ ≥ 0 with P·W2[:, j] = λ_j·W1[j]ᵀ (x + P⁻¹∇φ, φ convex)",
+                        time.perf_counter() - start, norm_product=product, evidence=evidence)
     state = _Exact(block, deadline, region_limit, seed)
     try:
         hit = state.quick_collision()

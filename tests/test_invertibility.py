@@ -137,9 +137,13 @@ def convex_gradient_blocks(draw):
 @settings(max_examples=25)
 @given(convex_gradient_blocks())
 def test_gradient_of_convex_blocks_are_injective(lay):
+    """Both the monotone certificate and the region route (all regions, one preimage) say so."""
     dec = decide(lay, method="exact")
-    assert dec.verdict == "injective"
+    assert dec.verdict == "injective" and dec.method == "monotone"
     assert recheck(certificate(lay, dec))
+    regions = decide(lay, method="exact", use_monotone=False)
+    assert regions.verdict == "injective" and regions.method == "exact"
+    assert recheck(certificate(lay, regions))
 
 
 def test_gradient_of_convex_block_with_large_lipschitz_product():
@@ -148,8 +152,19 @@ def test_gradient_of_convex_block_with_large_lipschitz_product():
     w2 = [[w1[j][i] * lam[j] for j in range(5)] for i in range(3)]
     lay = layer(w1, [1, -2, 0, 3, -1], w2, [0, 1, 0])
     dec = decide(lay)
-    assert dec.verdict == "injective" and dec.method == "exact" and dec.norm_product > 50
+    assert dec.verdict == "injective" and dec.method == "monotone" and dec.norm_product > 50
+    assert decide(lay, use_monotone=False).method == "exact"
     assert decide(lay, method="lipschitz").verdict == "unknown"
+
+
+def test_monotone_route_survives_conjugation():
+    """T⁻¹∘(x + ∇φ)∘T is strongly monotone in the P = TᵀT norm: found via the nullspace."""
+    w1 = [[1, 2], [3, -1], [1, 1]]
+    grad = layer(w1, [1, 0, -2], [[1, 3, 1], [2, -1, 1]], [0, 0])
+    conj = _conjugate(grad, [[2, 1], [0, 1]])
+    dec = decide(conj)
+    assert dec.verdict == "injective" and dec.method == "monotone"
+    assert recheck(certificate(conj, dec))
 
 
 @settings(max_examples=40)
@@ -251,18 +266,27 @@ def _mutations(ev):
         yield path, mutated
 
 
-@pytest.mark.parametrize("which", ["z2", "contraction", "exact"])
+#: −x plus a small kink: coherently oriented (det 1 and 1/2), injective, not monotone.
+NEG = layer([[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1]], [0, 0, 0, 0, -1],
+            [[-2, 2, 0, 0, F(1, 4)], [0, 0, -2, 2, F(1, 4)]], [0, 0])
+
+
+@pytest.mark.parametrize("which", ["z2", "contraction", "exact", "monotone"])
 def test_every_mutated_number_is_rejected(which):
     """Each number of the evidence, changed by +1, makes recheck fail — except a region's
-    interior point that stays in the same region, or an 'outside' index that names another
-    strictly violated inequality: those mutated certificates are still valid proofs."""
+    interior point that stays in the same region, an 'outside' index that names another
+    strictly violated inequality, or a monotone certificate's (P, λ) that still satisfies
+    every condition: those mutated certificates are still valid proofs."""
     if which == "z2":
         lay = Z2
     elif which == "contraction":
         lay = layer([[F(1, 2), 0], [0, F(1, 3)]], [0, -1], [[F(1, 2), 0], [0, F(1, 4)]], [1, 1])
+    elif which == "exact":
+        lay = NEG
     else:
         lay = layer([[1, 2], [3, -1], [1, 1]], [1, 0, -2], [[1, 3, 1], [2, -1, 1]], [0, 0])
     dec = decide(lay)
+    assert dec.evidence["route"] == {"z2": "collision"}.get(which, which if which != "contraction" else "lipschitz")
     cert = certificate(lay, dec)
     assert recheck(cert)
     block = Block.of(lay)
@@ -276,6 +300,8 @@ def test_every_mutated_number_is_rejected(which):
             still_valid = arr.mask(old) == arr.mask(new)
         if path[0] == "outside" and cert["evidence"]["outside"][path[1]] != -1:
             still_valid = _violates(block, arr, cert["evidence"], path[1], ev["outside"][path[1]])
+        if path[0] == "lambda":  # λ_j of a unit is pinned by P·W2[:, j] = λ_j W1[j]ᵀ
+            still_valid = False
         if still_valid:
             assert recheck(bad)
         else:
@@ -343,7 +369,7 @@ def test_limits_give_unknown_with_a_reason():
     w1 = [[3, 1, 0], [-1, 2, 2], [0, -3, 1], [2, 2, -2], [1, 0, 4]]
     w2 = [[w1[j][i] * 2 for j in range(5)] for i in range(3)]
     lay = layer(w1, [1, -2, 0, 3, -1], w2, [0, 1, 0])
-    timed = decide(lay, method="exact", timeout=1e-9)
+    timed = decide(lay, method="exact", timeout=1e-9, use_monotone=False)
     assert timed.verdict == "unknown" and "timeout" in timed.reason
-    limited = decide(lay, method="exact", region_limit=3)
+    limited = decide(lay, method="exact", region_limit=3, use_monotone=False)
     assert limited.verdict == "unknown" and "regions" in limited.reason
