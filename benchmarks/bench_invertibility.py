@@ -4,10 +4,12 @@ A fixed seeded family: d ∈ {2, 3, 4, 5, 8}, r ∈ {4, 8, 16, 32} (--full adds 
 target Lipschitz products ‖W2‖‖W1‖ ∈ {0.3, 2, 20} (--full adds 0.9 and 5), two kinds:
 "random" (Gaussian weights, rounded to 1/256; injective or not) and "convex"
 (W2 = W1ᵀ diag(λ), λ > 0: x + ∇φ with φ convex, injective whatever the product).
-Each instance is decided by ``decide(layer, "auto", timeout=10)`` and by the naive
-two-copy Z3 encoding with a per-instance timeout (default 20 s). Printed per size: the
-fraction decided, median seconds, and the median speed-up where both decide; any
-disagreement between two decided verdicts is printed loudly (it would be a bug).
+Each instance is decided by ``decide(layer, "auto", timeout=10)``, again without the
+monotone route (``use_monotone=False``: norms, then activation regions only, column
+"regions"), and by the naive two-copy Z3 encoding with a per-instance timeout (default
+20 s). Printed per size: the fraction decided, median seconds, and the median speed-up
+(naive / ours) where both decide; any disagreement between two decided verdicts is
+printed loudly (it would be a bug).
 
     python benchmarks/bench_invertibility.py [--full] [--smt-timeout 20] [--ours-timeout 10]
 """
@@ -67,7 +69,8 @@ def main() -> None:
     products = [0.3, 0.9, 2.0, 5.0, 20.0] if args.full else [0.3, 2.0, 20.0]
     rows = []
     disagreements = 0
-    header = f"{'d':>2} {'r':>3} {'n':>3} | {'ours dec':>8} {'ours med s':>10} {'ours max s':>10} | {'smt dec':>7} {'smt med s':>9} | {'both':>4} {'speedup med':>11} {'min':>7} | verdicts (ours)"
+    header = (f"{'d':>2} {'r':>3} {'n':>3} | {'ours dec':>8} {'med s':>7} {'max s':>7} | {'regions dec':>11} {'med s':>7} | "
+              f"{'smt dec':>7} {'med s':>7} | {'both':>4} {'speedup med':>11} {'min':>7} | verdicts (ours)")
     print(header)
     print("-" * len(header))
     for d in dims:
@@ -79,11 +82,17 @@ def main() -> None:
                     t = time.perf_counter()
                     ours = decide(lay, "auto", timeout=args.ours_timeout)
                     ours_s = time.perf_counter() - t
+                    t = time.perf_counter()
+                    regions = decide(lay, "auto", timeout=args.ours_timeout, use_monotone=False)
+                    regions_s = time.perf_counter() - t
                     smt = naive_injectivity(Block.of(lay), timeout=args.smt_timeout)
-                    if "unknown" not in (ours.verdict, smt.verdict) and ours.verdict != smt.verdict:
+                    decided = {v for v in (ours.verdict, regions.verdict, smt.verdict) if v != "unknown"}
+                    if len(decided) > 1:
                         disagreements += 1
-                        print(f"!!! DISAGREEMENT d={d} r={r} p={product} {kind}: ours {ours.verdict}, smt {smt.verdict}")
-                    results.append((ours.verdict, ours_s, ours.method, smt.verdict, smt.seconds, kind))
+                        print(f"!!! DISAGREEMENT d={d} r={r} p={product} {kind}: ours {ours.verdict}, "
+                              f"regions {regions.verdict}, smt {smt.verdict}")
+                    results.append((ours.verdict, ours_s, ours.method, smt.verdict, smt.seconds, kind,
+                                    regions.verdict, regions_s))
             n = len(results)
             ours_dec = [x for x in results if x[0] != "unknown"]
             smt_dec = [x for x in results if x[3] != "unknown"]
@@ -95,10 +104,11 @@ def main() -> None:
                 hist[key] = hist.get(key, 0) + 1
             row = (d, r, n, len(ours_dec) / n, statistics.median(x[1] for x in results), max(x[1] for x in results),
                    len(smt_dec) / n, statistics.median(x[4] for x in results), len(both),
-                   statistics.median(ratios) if ratios else float("nan"), min(ratios) if ratios else float("nan"))
+                   statistics.median(ratios) if ratios else float("nan"), min(ratios) if ratios else float("nan"),
+                   sum(x[6] != "unknown" for x in results) / n, statistics.median(x[7] for x in results))
             rows.append((row, results))
-            print(f"{d:>2} {r:>3} {n:>3} | {row[3]:>8.0%} {row[4]:>10.3f} {row[5]:>10.3f} | {row[6]:>7.0%} {row[7]:>9.3f} | "
-                  f"{row[8]:>4} {row[9]:>11.1f} {row[10]:>7.1f} | {hist}", flush=True)
+            print(f"{d:>2} {r:>3} {n:>3} | {row[3]:>8.0%} {row[4]:>7.3f} {row[5]:>7.3f} | {row[11]:>11.0%} {row[12]:>7.3f} | "
+                  f"{row[6]:>7.0%} {row[7]:>7.3f} | {row[8]:>4} {row[9]:>11.1f} {row[10]:>7.1f} | {hist}", flush=True)
     small = [x for row, res in rows if row[0] <= 5 and row[1] <= 16 for x in res]
     decided = sum(x[0] != "unknown" for x in small)
     within = sum(x[0] != "unknown" and x[1] <= 10 for x in small)
@@ -116,6 +126,10 @@ def main() -> None:
         print(f"  injective instances: median {statistics.median(r_inj):.1f}x over {len(r_inj)}")
     unknown_sizes = sorted({(row[0], row[1]) for row, res in rows if any(x[0] == "unknown" for x in res)})
     print(f"sizes with an unknown answer (ours): {unknown_sizes or 'none'}")
+    unknown_regions = sorted({(row[0], row[1]) for row, res in rows if any(x[6] == "unknown" for x in res)})
+    print(f"sizes with an unknown answer (without the monotone route): {unknown_regions or 'none'}")
+    small_regions = sum(x[6] != "unknown" for x in small)
+    print(f"d <= 5, r <= 16 without the monotone route: {small_regions}/{len(small)} decided")
     print(f"disagreements between decided verdicts: {disagreements}")
 
 
