@@ -296,6 +296,26 @@ def _integer_row(row: Sequence[Fraction]) -> list[int]:
     return [int(x * den) for x in row]
 
 
+def _degenerate_sample(arr: Arrangement, d: int, samples: int = 200) -> bool:
+    """True when some of ``samples`` random d- or (d+1)-subsets (fixed seed) breaks strong
+    general position. Only steers effort: a False answer leads to "unknown", never a verdict."""
+    import random
+
+    n = arr.size
+    if n <= d:
+        return True
+    rng = random.Random(0)
+    ints = [_integer_row(list(a) + [b]) for a, b in zip(arr.normals, arr.offsets)]
+    for _ in range(samples):
+        t = rng.sample(range(n), d)
+        if flint.fmpz_mat([ints[h][:d] for h in t]).det() == 0:
+            return True
+        t = rng.sample(range(n), d + 1)
+        if flint.fmpz_mat([ints[h] for h in t]).det() == 0:
+            return True
+    return False
+
+
 def flats_count(arr: Arrangement, d: int, limit: int, deadline: Deadline = Deadline(None)) -> int:
     """Zaslavsky's count Σ_X |μ(R^d, X)| over all flats X, by enumerating the intersection
     poset exactly (flats named by their closure: the set of hyperplanes containing them).
@@ -342,11 +362,12 @@ def region_count(arr: Arrangement, d: int, limit: int, deadline: Deadline = Dead
     Raises Budget when the count would exceed ``limit`` (checked first from the
     general-position bound Σ C(H, i), which no arrangement of H hyperplanes exceeds)."""
     upper = binomial_count(arr.size, d)
-    if upper <= limit and strong_general_position(arr, d, deadline):
+    if upper > 8 * limit and not _degenerate_sample(arr, d):
+        raise Budget(f"about {upper} regions (limit {limit}): sampled subsets are in general position")
+    if upper <= 8 * limit and strong_general_position(arr, d, deadline):
+        if upper > limit:
+            raise Budget(f"{upper} regions (limit {limit})")
         return upper, True
-    if upper > limit:
-        if upper > 8 * limit:
-            raise Budget(f"up to {upper} regions (limit {limit})")
     count = flats_count(arr, d, 4 * limit, deadline)
     if count > limit:
         raise Budget(f"{count} regions (limit {limit})")
