@@ -46,7 +46,7 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
     ev = cert["evidence"]
     index = ev["layer"]
     layers = subj.model.layers
-    if not isinstance(index, int) or not 0 <= index < len(layers):
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(layers):
         raise CheckFailed(f"layer index {index!r} out of range")
     layer = layers[index]
     if not layer.is_exact_relu:
@@ -106,7 +106,7 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
 def _recheck_exact(ev: dict, block: Block, index: int) -> list[str]:
     arr = arrangement(block)
     d = block.d
-    if ev["hyperplanes"] != arr.size:
+    if isinstance(ev["hyperplanes"], bool) or ev["hyperplanes"] != arr.size:
         raise CheckFailed(f"{ev['hyperplanes']} hyperplanes claimed, the model has {arr.size}")
     points = [_vec(p, d, "region point") for p in ev["regions"]]
     masks = []
@@ -118,7 +118,7 @@ def _recheck_exact(ev: dict, block: Block, index: int) -> list[str]:
     if len(set(masks)) != len(masks):
         raise CheckFailed("two region points lie in the same region")
     claimed = ev["region_count"]
-    if claimed != len(masks):
+    if isinstance(claimed, bool) or claimed != len(masks):
         raise CheckFailed("region_count differs from the number of listed regions")
     try:
         count, general = region_count(arr, d, len(masks))

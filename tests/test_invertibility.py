@@ -255,7 +255,9 @@ def _mutations(ev):
                 yield from walk(v, path + (i,))
         elif isinstance(node, str) and path[-1] not in ("route", "how", "side", "method"):
             yield path, str(F(node) + 1)
-        elif isinstance(node, int) and not isinstance(node, bool) and path != ("layer",):
+        elif isinstance(node, bool):
+            yield path, not node
+        elif isinstance(node, int) and path != ("layer",):
             yield path, node + 1
     for path, value in walk(ev, ()):
         mutated = copy.deepcopy(ev)
