@@ -26,7 +26,11 @@ from promptlimits.proofs.interval import Ball, precision
 
 
 def matmul(a: Matrix, b: Matrix) -> Matrix:
-    """Exact product of rational matrices given as row tuples."""
+    """Exact product of rational matrices given as row tuples (python-flint for large ones)."""
+    if len(a) * len(b) * (len(b[0]) if b else 0) > 4096:
+        from promptlimits.proofs.linalg import matmul as flint_matmul
+
+        return flint_matmul(a, b)
     cols = tuple(zip(*b))
     return tuple(tuple(sum((x * y for x, y in zip(row, col)), Fraction(0)) for col in cols) for row in a)
 

@@ -81,16 +81,40 @@ def _classify(V: Matrix, g: Vector) -> Lemma2Case:
 
 
 @by_identity
-def right_inverse(V: Matrix) -> Matrix:
-    """A rational P with V P v = v for every v ∈ col(V) (least squares on V's pivot columns)."""
-    d = len(V)
-    _, pivots = linalg.rref(V)
-    VJ = tuple(tuple(row[j] for j in pivots) for row in V)
-    PJ = linalg.left_pseudoinverse(VJ)  # k×d with PJ·VJ = I
-    rows = [tuple(Fraction(0) for _ in range(d)) for _ in range(len(V[0]))]
-    for i, j in enumerate(pivots):
-        rows[j] = PJ[i]
-    return tuple(rows)
+def _colspace_solver(V: Matrix) -> tuple[tuple[int, ...], tuple[int, ...], flint.fmpq_mat]:
+    """(I, J, V_IJ): pivot columns J of V, rows I with V_IJ (k×k) non-singular."""
+    _, J = linalg.rref(V)
+    VJ = tuple(tuple(row[j] for j in J) for row in V)
+    _, I = linalg.rref(linalg.transpose(VJ))
+    return I, J, linalg.to_flint(tuple(VJ[i] for i in I))
+
+
+def solve_in_colspace(V: Matrix, w: Sequence[ExpPoly]) -> tuple[ExpPoly, ...]:
+    """Some p with V p = w, for w ∈ col(V) (the caller has checked that): p is supported on the
+    pivot columns J and solves V_IJ p_J = w_I; since V_J has full column rank and w = V_J y,
+    the rows I determine y = p_J."""
+    I, J, VIJ = _colspace_solver(V)
+    d = len(V[0])
+    out = [ExpPoly() for _ in range(d)]
+    if not J:
+        return tuple(out)
+    exps = sorted({r for i in I for r, _ in w[i].terms})
+    if not exps:
+        return tuple(out)
+    col = {r: j for j, r in enumerate(exps)}
+    C = flint.fmpq_mat(len(I), len(exps))
+    for a, i in enumerate(I):
+        for r, c in w[i].terms:
+            C[a, col[r]] = flint.fmpq(c.numerator, c.denominator)
+    X = VIJ.solve(C)
+    for a, j in enumerate(J):
+        terms = {}
+        for b, r in enumerate(exps):
+            x = X[a, b]
+            if x != 0:
+                terms[r] = Fraction(int(x.p), int(x.q))
+        out[j] = ExpPoly._canonical(terms)
+    return tuple(out)
 
 
 @by_identity
@@ -162,7 +186,7 @@ def reachable(g: Sequence[Fraction], V: Matrix, A: ExpPoly, w: Sequence[ExpPoly]
             return Reachability("unreachable", "-", "v is not in col(V)",
                                 violation={"kind": "value-outside-colV", "ell": [format_exact(x) for x in ell]})
     case = classify(g, V)
-    Pw = _lin(right_inverse(V), w)
+    Pw = solve_in_colspace(V, w)
     p0 = ExpVector(Pw, A)
     if case.kind == "a":
         return _case_a(g, case.n, A, Pw, length)
