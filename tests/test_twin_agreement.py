@@ -9,7 +9,8 @@ outputs (|twin − exact| ≤ 1e-12 · max(1, max |exact|)).
 The exact value is ``layer_exact`` (exp-polynomial quotients) for one ReLU layer, and the
 midpoint of ``stack_balls`` at 128 (or 512) bits for deeper stacks, GELU and layer norm (whose
 radius is checked to be far below the tolerance, so the midpoint is as good as exact).
-A wrong context, a missing residual, a transposed weight or the prompt leaking into the
+The twin's ``positions`` path (the last layer computes only some outputs) is checked the
+same way. A wrong context, a missing residual, a transposed weight or the prompt leaking into the
 positional encodings all move outputs by far more than 1e-12.
 
 Weights are kept small (|numerator| ≤ 4, denominator ≤ 4) so that attention scores stay
@@ -85,3 +86,7 @@ def test_twin_agrees_with_exact_evaluator(case):
             tol = RELATIVE * max(1.0, float(want.abs().max()))
             err = float((got - want).abs().max())
             assert err <= tol, f"m={m}: twin differs from exact by {err:.3g} (tolerance {tol:.3g})"
+            rows = sorted({0, len(ex.input) - 1})  # only some positions computed in the last layer
+            part = twin(X, Pt, positions=torch.tensor(rows))[0]
+            err = float((part - want[rows]).abs().max())
+            assert err <= tol, f"m={m}, positions {rows}: twin differs from exact by {err:.3g}"
