@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> Outcome:
     exact = model.is_exact and len(model.layers) == 1
     examples = []
     loss = 0.0
-    all_match: Optional[bool] = True
+    all_match: Optional[bool] = True if any(ex.constrained() for ex in dataset.examples) else None
     for ex in dataset.examples:
         positions = []
         if exact:
@@ -109,6 +109,8 @@ def _text(payload: dict) -> str:
             lines.append(line)
             if pos["exact"] is not None and len(pos["exact"]) <= 8:
                 lines.extend(f"    exact[{j}] = {e}" for j, e in enumerate(pos["exact"]))
-    met = {True: "all targets met exactly", False: "some target is not met (proven)", None: "undecided"}
+    met = {True: "all targets met exactly", False: "some target is not met (proven)",
+           None: "no target constrained" if not any("target" in p for ex in payload["examples"] for p in ex["positions"])
+           else "undecided"}
     lines.append(f"squared error {payload['loss']:.6g}; {met[payload['targets_met']]}")
     return "\n".join(lines)

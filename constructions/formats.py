@@ -135,8 +135,8 @@ def _load_arrays(header_path: Path, ref: Any, where: str) -> dict[str, Any]:
     """Arrays of the ``weights`` file (.safetensors or .npz, never pickle), by key."""
     import numpy as np
 
-    if not isinstance(ref, str) or not ref:
-        raise InputError(f"{where}: expected a file name")
+    if not isinstance(ref, str) or isinstance(ref, JsonDecimal) or not ref:
+        raise InputError(f"{where}: expected a file name (a JSON string)")
     path = (header_path.parent / ref) if not os.path.isabs(ref) else Path(ref)
     if not path.is_file():
         raise InputError(f"{where}: weights file {str(path)!r} not found")
@@ -188,11 +188,13 @@ def model_from_json(obj: Any, where: str, base: Optional[Path] = None) -> Model:
     arrays: dict[str, Any] = {}
     if obj.get("weights") is not None:
         arrays = _load_arrays(base or Path("."), obj["weights"], f"{where}.weights")
+    used: set[str] = set()
 
     def matrix(o: dict, key: str, w: str, prefix: str, optional: bool = False) -> Optional[Matrix]:
         if key in o and o[key] is not None:
             return _matrix(o[key], f"{w}.{key}")
         if f"{prefix}{key}" in arrays:
+            used.add(f"{prefix}{key}")
             return _array_to_exact(arrays[f"{prefix}{key}"], 2, f"{w}.{key}")
         if optional:
             return None
@@ -202,6 +204,7 @@ def model_from_json(obj: Any, where: str, base: Optional[Path] = None) -> Model:
         if key in o and o[key] is not None:
             return _vector(o[key], f"{w}.{key}")
         if f"{prefix}{key}" in arrays:
+            used.add(f"{prefix}{key}")
             return _array_to_exact(arrays[f"{prefix}{key}"], 1, f"{w}.{key}")
         if optional:
             return None
@@ -246,6 +249,10 @@ def model_from_json(obj: Any, where: str, base: Optional[Path] = None) -> Model:
                 **{k: vector(lo, k, lw, prefix, optional=True) for k in _LAYER_OPTIONAL_VECTORS},
             )
         )
+    unused = sorted(set(arrays) - used)
+    if unused:
+        raise InputError(f"{where}.weights: array {unused[0]!r} is not a weight of this model "
+                         f"(expected keys like 'layers.0.heads.0.W_q', 'layers.0.W1', 'positional')")
     return _with_where(
         lambda: Model(
             d=d,

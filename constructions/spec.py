@@ -47,6 +47,9 @@ def _expect_shape(matrix: Matrix, rows: int, cols: int, where: str) -> None:
     got = shape(matrix)
     if got != (rows, cols):
         raise InputError(f"{where}: expected shape {rows}x{cols}, got {got[0]}x{got[1]}")
+    for i, row in enumerate(matrix):
+        if len(row) != cols:
+            raise InputError(f"{where}[{i}]: expected {cols} entries, got {len(row)}")
 
 
 @dataclass(frozen=True)
