@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 from itertools import product
 from typing import Optional, Sequence
@@ -64,7 +65,15 @@ class Decision:
     reason: str
     witness: Optional[PromptWitness] = None
     query: Optional[Vector] = None  # g = M q of the witness's query (to print decimals)
-    evidence: dict = field(default_factory=dict)
+    facts: dict = field(default_factory=dict)
+
+    @cached_property
+    def evidence(self) -> dict:
+        """The certificate's evidence (JSON): the facts, plus the witness prompt when there is one
+        (serialised only on demand, which keeps decisions fast)."""
+        if self.witness is None:
+            return self.facts
+        return {**self.facts, "prompt_length": self.witness.length, "witness": self.witness.to_json()}
 
 
 class Deadline:
@@ -300,7 +309,7 @@ def decide(model: Model, dataset: Dataset, length: Optional[int] = None,
         zero = tuple(Fraction(0) for _ in range(model.d))
         tok = SymToken(ExpVector(tuple(ExpPoly() for _ in zero), ExpPoly.const(1)), zero)
         return Decision("memorizable", "no constrained outputs", "no target is constrained: any prompt works",
-                        PromptWitness(tokens=(tok,) * (length or 1)), zero, {"route": "trivial", "length": length, "prompt_length": length or 1})
+                        PromptWitness(tokens=(tok,) * (length or 1)), zero, {"route": "trivial", "length": length})
     pres, grade = _completeness(layer, items, deadline)
     heads = layer.heads
     Ms = [head_maps(h, model.score_scale)[0] for h in heads]
@@ -309,7 +318,7 @@ def decide(model: Model, dataset: Dataset, length: Optional[int] = None,
     empty = next((k for k, p in enumerate(pres) if p.complete and not p.points), None)
     if empty is not None and grade in ("injective-norm", "exhaustive"):
         return Decision("not-memorizable", "preimages", f"target {empty} is outside the range of f",
-                        evidence={**base, "route": "outside-range", "item": empty})
+                        facts={**base, "route": "outside-range", "item": empty})
     if len(heads) > 1:
         return _head_sum_relaxation(items, pres, grade, Vs, base)
     M, V = Ms[0], Vs[0]
@@ -351,8 +360,7 @@ def _shared(model, dataset, items, pres, grade, parts, g, q, M, V, length, base,
             if verify:
                 verify_witness(model, dataset, att.witness)
             return Decision("memorizable", "Theorem 1 (shared query) + Lemma 2 witness", att.reason,
-                            att.witness, g, {**base, "route": "witness", "prompt_length": att.witness.length,
-                                              "witness": att.witness.to_json()})
+                            att.witness, g, {**base, "route": "witness"})
         if att.status == "unknown":
             unknown_reason = att.reason
         refutations.append({"preimages": [_zjson(z) for z in zs], "reason": att.evidence, "text": att.reason})
@@ -368,7 +376,7 @@ def _shared(model, dataset, items, pres, grade, parts, g, q, M, V, length, base,
                         "(a singular activation region or more than 12 hidden units), which recheck cannot verify")
     return Decision("not-memorizable", "Theorem 1 (shared query)", refutations[0]["text"] if len(refutations) == 1
                     else f"all {len(refutations)} preimage combinations are refuted",
-                    evidence={**base, "route": "shared-query", "combinations": refutations})
+                    facts={**base, "route": "shared-query", "combinations": refutations})
 
 
 def _per_query_relaxation(groups, items, pres, grade, parts, M, V, base, deadline) -> Decision:
@@ -392,7 +400,7 @@ def _per_query_relaxation(groups, items, pres, grade, parts, M, V, base, deadlin
             return Decision("not-memorizable", "per-query relaxation of Theorem 1",
                             f"the items sharing query {list(map(format_exact, q))} alone are not realisable "
                             f"by any A > 0, v ∈ col(V): {refutations[0]['text']}",
-                            evidence={**base, "route": "per-query-relaxation", "group": members, "combinations": refutations})
+                            facts={**base, "route": "per-query-relaxation", "group": members, "combinations": refutations})
     return Decision("unknown", "per-query relaxation of Theorem 1",
                     "constrained positions have different queries and each query alone passes the relaxation; "
                     "no joint witness was searched")
@@ -419,7 +427,7 @@ def _head_sum_relaxation(items, pres, grade, Vs, base) -> Decision:
             else:
                 return Decision("not-memorizable", "head-sum relaxation",
                                 f"item {k}: every z − q with f(z) = y lies outside Σ_h col(V_h)",
-                                evidence={**base, "route": "head-sum-relaxation", "item": k, "outside": witnesses})
+                                facts={**base, "route": "head-sum-relaxation", "item": k, "outside": witnesses})
     return Decision("unknown", "head-sum relaxation",
                     "several heads: the exact route covers one head; the sound relaxation (z − q ∈ Σ_h col(V_h)) holds")
 
