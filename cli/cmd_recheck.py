@@ -1,13 +1,15 @@
 """``promptlimits recheck CERT|DIR [--model M] [--dataset D] [--junit FILE]``.
 
-Re-verifies certificates without Z3. A folder is rechecked file by file (every ``*.json``
-under it, sorted) and may be reported as JUnit XML for proof-check CI. Exit code 0 when
+Re-verifies certificates without Z3. A folder is rechecked file by file (every
+``promptlimits/certificate@1`` file among the ``*.json`` under it, sorted; other JSON files
+such as models and datasets are skipped) and may be reported as JUnit XML for proof-check CI. Exit code 0 when
 every certificate is valid, 1 when any fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.formats import load_dataset, load_model
 from promptlimits.outcome import EXIT_DECIDED, EXIT_INTERNAL, Outcome, check_writable
-from promptlimits.proofs.certificate import CheckFailed
+from promptlimits.proofs.certificate import CERT_FORMAT, CheckFailed
 from promptlimits.proofs.recheck import read_certificate, recheck
 
 NAME = "recheck"
@@ -34,28 +36,30 @@ def run(args: argparse.Namespace) -> Outcome:
     root = Path(args.cert)
     if not root.exists():
         raise InputError(f"{root}: no such file or folder")
-    if root.is_dir():
-        paths = sorted(p for p in root.rglob("*.json") if p.is_file())
-        if not paths:
-            raise InputError(f"{root}: no *.json certificates in this folder")
-    else:
-        paths = [root]
     if args.junit:
         check_writable(args.junit, "JUnit")
+    if root.is_dir():
+        entries = [(p, c) for p in sorted(root.rglob("*.json")) if p.is_file() and (c := _folder_entry(p))]
+        if not entries:
+            raise InputError(f"{root}: no promptlimits/certificate@1 files in this folder")
+    else:
+        entries = [(root, read_certificate(root))]
     model = load_model(args.model) if args.model else None
     dataset = load_dataset(args.dataset) if args.dataset else None
-    certs = [(p, read_certificate(p)) for p in paths]
     results = []
-    for path, cert in certs:
+    for path, cert in entries:
         start = time.perf_counter()
-        try:
-            checked = recheck(cert, model, dataset)
-            results.append({"path": str(path), "claim": cert.get("claim"), "verdict": cert.get("verdict"),
-                            "valid": True, "checked": checked, "seconds": time.perf_counter() - start})
-        except CheckFailed as err:
-            results.append({"path": str(path), "claim": cert.get("claim"), "verdict": cert.get("verdict"),
-                            "valid": False, "reason": str(err), "checked": [],
-                            "seconds": time.perf_counter() - start})
+        entry = {"path": str(path), "claim": None, "verdict": None, "valid": False, "checked": []}
+        if isinstance(cert, InputError):
+            entry["reason"] = f"unreadable certificate: {cert}"
+        else:
+            entry.update(claim=cert.get("claim"), verdict=cert.get("verdict"))
+            try:
+                entry.update(valid=True, checked=recheck(cert, model, dataset))
+            except CheckFailed as err:
+                entry["reason"] = str(err)
+        entry["seconds"] = time.perf_counter() - start
+        results.append(entry)
     valid = all(r["valid"] for r in results)
     payload = {
         "valid": valid,
@@ -70,6 +74,21 @@ def run(args: argparse.Namespace) -> Outcome:
         lines.extend(f"    checked: {c}" for c in r["checked"])
     lines.append(f"{sum(r['valid'] for r in results)} of {len(results)} certificates valid")
     return Outcome(payload, "\n".join(lines), EXIT_DECIDED if valid else EXIT_INTERNAL, files)
+
+
+def _folder_entry(path: Path) -> dict | InputError | None:
+    """A folder's file as a certificate; None when it is well-formed JSON of another format (a
+    model, a dataset: folders of certificates usually hold their subjects too); otherwise the
+    InputError, reported as an invalid entry (a truncated file may have been a certificate)."""
+    try:
+        return read_certificate(path)
+    except InputError as err:
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return err
+        tag = obj.get("format") if isinstance(obj, dict) else None
+        return err if tag == CERT_FORMAT or not isinstance(tag, str) else None
 
 
 def _junit(results: list[dict]) -> bytes:
