@@ -20,6 +20,7 @@ from promptlimits.proofs.certificate import make_certificate
 from promptlimits.proofs.exppoly import ExpFrac
 from promptlimits.proofs.memorization import Decision, decide
 from promptlimits.proofs.prompt_witness import as_rational
+from promptlimits.proofs.reachable import MAX_WITNESS_TOKENS
 
 NAME = "memorizable"
 HELP = "decide exactly whether some prompt realises every constrained target (one layer)"
@@ -35,8 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Outcome:
-    if args.prompt_length is not None and not 1 <= args.prompt_length <= 1_000_000:
-        raise InputError("promptlimits memorizable: --prompt-length must be between 1 and 1000000")
+    if args.prompt_length is not None and not 1 <= args.prompt_length <= MAX_WITNESS_TOKENS:
+        raise InputError(f"promptlimits memorizable: --prompt-length must be between 1 and {MAX_WITNESS_TOKENS}")
     if args.timeout is not None and not args.timeout > 0:
         raise InputError("promptlimits memorizable: --timeout must be positive")
     if args.out:

@@ -285,8 +285,13 @@ class PromptWitness:
 
     def decimals(self, g: Sequence[Fraction]) -> list[list[str]]:
         """Every entry as a decimal with DIGITS significant digits (display; never decides)."""
-        rows = self.entropy.token_balls(g) if self.entropy is not None else [t.balls() for t in self.tokens]
-        return [[_ball_str(b) for b in row] for row in rows]
+        if self.entropy is not None:
+            return [[_ball_str(b) for b in row] for row in self.entropy.token_balls(g)]
+        done: dict[int, list[str]] = {}  # identical tokens (one object repeated) are printed once
+        for t in self.tokens:
+            if id(t) not in done:
+                done[id(t)] = [_ball_str(b) for b in t.balls()]
+        return [done[id(t)] for t in self.tokens]
 
     def exact(self) -> list[list[str]]:
         if self.entropy is not None:

@@ -36,6 +36,8 @@ from promptlimits.proofs.prompt_witness import (
 
 #: Precision cap (bits) for interval comparisons with e^{η·v} when η·v is irrational.
 MAX_COMPARE_BITS = 4096
+#: Longest witness prompt written out (longer ones exist but are reported as "unknown").
+MAX_WITNESS_TOKENS = 4096
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,9 @@ def _case_c(A: ExpPoly, p0: ExpVector, length: Optional[int]) -> Reachability:
     if length is not None and k != length:
         return Reachability("unreachable", "c", f"g = 0 forces A = m = {length}; A = {format_exact(k)}",
                             violation={"kind": "mass-not-length", "length": length})
+    if k > MAX_WITNESS_TOKENS:
+        return Reachability("unknown", "c", f"reachable with exactly {int(k)} tokens; witnesses longer than "
+                            f"{MAX_WITNESS_TOKENS} tokens are not written out")
     return Reachability("reachable", "c", f"g = 0: {int(k)} copies of p₀",
                         PromptWitness(tokens=(SymToken(p0, tuple(Fraction(0) for _ in p0.nums)),) * int(k)))
 
@@ -248,13 +253,16 @@ def _case_b(g: Sequence[Fraction], eta: Vector, A: ExpPoly, w: Sequence[ExpPoly]
     else:
         if q is not None:
             k = as_rational(ExpFrac(A, ExpPoly.exp(q)))
-            if k is not None and k.denominator == 1:
+            if k is not None and k.denominator == 1 and k <= MAX_WITNESS_TOKENS:
                 m = int(k)
                 return Reachability("reachable", "b", f"A = {m}·e^(eta.v): {m} copies of p₀",
                                     PromptWitness(tokens=(SymToken(p0, zero),) * m))
         with interval.precision(128):
             R = A.ball(128) * (-sigma.ball(128)).exp()
         m = max(2, int(interval.upper(R)) + 1)
+        if m > MAX_WITNESS_TOKENS:
+            return Reachability("unknown", "b", f"reachable only with about {m} tokens or more; "
+                                f"witnesses longer than {MAX_WITNESS_TOKENS} tokens are not written out")
     sm = sign_against_exp(A, sigma, m)
     if sm is None:
         return Reachability("unknown", "b", f"A and {m}·e^(eta.v) agree to 4096 bits and eta.v is irrational")
