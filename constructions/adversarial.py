@@ -40,7 +40,7 @@ from promptlimits.constructions.evaluate import (
 )
 from promptlimits.constructions.spec import Dataset, Example, Head, Layer, Matrix, Model, Vector
 from promptlimits.proofs.exppoly import ExpFrac
-from promptlimits.proofs.linalg import identity, inverse, matmul, transpose
+from promptlimits.proofs.linalg import identity, inverse, matmul
 
 F = Fraction
 

@@ -106,7 +106,7 @@ def test_a_crashing_check_is_a_disagreement_and_a_hang_is_cut(monkeypatch):
 
     monkeypatch.setitem(CHECKS, "crash", crash)
     monkeypatch.setitem(CHECKS, "hang", hang)
-    monkeypatch.setattr(fc, "CHECK_SECONDS", 0.2)
+    monkeypatch.setitem(fc.CHECK_SECONDS, "ci", 0.2)
     record = fc.run_example(1, 0, "ci", ("crash", "hang"))
     whats = [d["what"] for d in record["disagreements"]]
     assert whats[0].startswith("raised ZeroDivisionError: planted")
