@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> Outcome:
     }
     if dec.witness is not None:
         payload["witness"] = _witness(dec)
+    if dec.smtlib is not None:
+        payload["smt"] = {"result": dec.smt_result, "smtlib": dec.smtlib}
     if decided:
         payload["evidence"] = _summary(dec)
     files = {}

@@ -66,6 +66,8 @@ class Decision:
     witness: Optional[PromptWitness] = None
     query: Optional[Vector] = None  # g = M q of the witness's query (to print decimals)
     facts: dict = field(default_factory=dict)
+    smtlib: Optional[str] = None  # the Z3 query behind an SMT-only answer
+    smt_result: Optional[str] = None
 
     @cached_property
     def evidence(self) -> dict:
@@ -369,7 +371,7 @@ def _shared(model, dataset, items, pres, grade, parts, g, q, M, V, length, base,
     complete = all(p.complete for p in pres)
     if not complete:
         why = next(p.reason for p in pres if not p.complete)
-        return Decision("unknown", "Theorem 1 (shared query)", f"every preimage found is refuted, but f⁻¹(y) may have more: {why}")
+        return _smt_relaxation(model, items, parts, q, V, deadline, why)
     if grade == "smt":
         return Decision("unknown", "Theorem 1 (shared query) + Z3 preimage enumeration",
                         "every preimage combination is refuted, but the completeness of f⁻¹(y) rests on Z3 alone "
@@ -377,6 +379,23 @@ def _shared(model, dataset, items, pres, grade, parts, g, q, M, V, length, base,
     return Decision("not-memorizable", "Theorem 1 (shared query)", refutations[0]["text"] if len(refutations) == 1
                     else f"all {len(refutations)} preimage combinations are refuted",
                     facts={**base, "route": "shared-query", "combinations": refutations})
+
+
+def _smt_relaxation(model, items, parts, q, V, deadline, why: str) -> Decision:
+    """f⁻¹(y_i) is not a finite list: ask Z3 (QF_NRA) about the relaxation over its pieces."""
+    from promptlimits.proofs.memorization_smt import relaxed_query
+
+    ans = relaxed_query(model.layers[0], V, q, [it.target for it in items], parts, max(1.0, min(deadline.left(), 60.0)))
+    method = "Z3 QF_NRA over the activation pieces of f⁻¹(y_i)"
+    if ans.result == "unsat":
+        reason = ("Z3 finds no A > 0, w ∈ col(V) and preimages z_i (e^r bounded by rationals), so no prompt exists "
+                  "if Z3 is right; the verdict stays unknown because recheck cannot verify it without Z3 "
+                  f"(f⁻¹(y) is not a finite list: {why})")
+    elif ans.result == "sat":
+        reason = f"the Z3 relaxation is satisfiable and f⁻¹(y) is not a finite list ({why}); no witness was built"
+    else:
+        reason = f"Z3 gave no answer ({ans.reason}); f⁻¹(y) is not a finite list: {why}"
+    return Decision("unknown", method, reason, smtlib=ans.smtlib, smt_result=ans.result)
 
 
 def _per_query_relaxation(groups, items, pres, grade, parts, M, V, base, deadline) -> Decision:

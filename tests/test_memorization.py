@@ -417,3 +417,21 @@ def test_cli_contract(tmp_path, capsys):
     # bad input: exit 2
     assert main(["memorizable", mp, dp, "--prompt-length", "0"]) == 2
     assert main(["memorizable", mp, str(tmp_path / "missing.json")]) == 2
+
+
+def test_continuum_of_preimages_goes_to_z3_and_stays_unknown():
+    # d = 1, f(z) = z − ReLU(z) = min(z, 0): f⁻¹(0) = [0, ∞). M = 0, V = 1, inputs [x, 0]:
+    # (A + 2)·z = w + x. Target 0 for x = 0 and x = 2 needs z_2 − z_1 = 2/(A + 2) with z_i ≥ 0:
+    # satisfiable (e.g. A = 1, z = (0, 2/3)), so Z3 says sat and the answer is unknown.
+    # Target 0 for x = 0 and 1 for x = 0 is outside min(z, 0) ≤ 0 for the second: Z3 unsat.
+    layer = Layer((Head(Q([[0]]), Q([[1]]), Q([[1]]), Q([[1]])),), Q([[1]]), (F(0),), Q([[-1]]), (F(0),))
+    model = Model(1, (layer,))
+    ds = Dataset(1, tuple(Example(((F(x),), (F(0),)), (None, (F(0),))) for x in (0, 2)))
+    dec = decide(model, ds)
+    assert dec.verdict in ("unknown", "memorizable")
+    if dec.verdict == "unknown":
+        assert dec.smt_result == "sat" and "(assert" in dec.smtlib
+    bad = Dataset(1, (Example(((F(0),), (F(0),)), (None, (F(0),))), Example(((F(2),), (F(0),)), (None, (F(-1),)))))
+    # z_1 ∈ [0, ∞) (continuum), z_2 = −1: (A + 2)(z_2 − z_1) = 2 − 0 > 0 needs z_2 > z_1 ≥ 0: impossible.
+    dec = decide(model, bad)
+    assert dec.verdict == "unknown" and dec.smt_result == "unsat" and "QF_NRA" in dec.method
