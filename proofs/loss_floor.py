@@ -125,26 +125,45 @@ class Problem:
     u: tuple[tuple[tuple[Fraction, Fraction], ...], ...]  # enclosures of u_i
     P: tuple[tuple[Fraction, ...], ...]
     bits: int
+    projected: tuple = field(default=(), compare=False)  # per i: (P u_i, (I − P) u_i) as FI lists
+    bases: tuple = field(default=(), compare=False)  # per i: (P (q − z_i), (I − P)(q − z_i)) as FI lists
+
+    def __post_init__(self) -> None:
+        """Enclose everything that does not depend on t once."""
+        bits, d = self.bits, len(self.P)
+        object.__setattr__(self, "bases", tuple(
+            ([FI.of(x, x, bits) for x in bi], [FI.of(x, x, bits) for x in bo])
+            for bi, bo in zip(self.base_in, self.base_out)
+        ))
+        P = [[FI.of(x, x, bits) for x in row] for row in self.P]
+        out = []
+        for enc in self.u:
+            u = [FI.of(lo, hi, bits) for lo, hi in enc]
+            pu = []
+            for k in range(d):
+                acc = FI(0, 0)
+                for j in range(d):
+                    if self.P[k][j]:
+                        acc = acc + P[k][j].mul(u[j], bits)
+                pu.append(acc)
+            out.append((pu, [uk - pk for uk, pk in zip(u, pu)]))
+        object.__setattr__(self, "projected", tuple(out))
 
 
 def _enclose_F(prob: Problem, t0: Fraction, t1: Fraction) -> tuple[FI, FI, FI]:
     """Enclosures over t ∈ [t0, t1] of Σ‖(I − P) r_i‖², Σ_{i<j}‖w_j P r_i − w_i P r_j‖² and Σ w_k²."""
     bits = prob.bits
     n, d = len(prob.B), len(prob.P)
-    P = [[FI.of(x, x, bits) for x in row] for row in prob.P]
     total, xs, ws = FI(0, 0), [], []
     for i in range(n):
         rho = FI.of(*_corners(_rho, prob.B[i], t0, t1), bits)
         ws.append(FI.of(*_corners(_w, prob.B[i], t0, t1), bits))
-        u = [FI.of(lo, hi, bits) for lo, hi in prob.u[i]]
+        pu, qu = prob.projected[i]
+        bi, bo = prob.bases[i]
         x = []
         for k in range(d):
-            pu = FI(0, 0)
-            for j in range(d):
-                if prob.P[k][j]:
-                    pu = pu + P[k][j].mul(u[j], bits)
-            inside = FI.of(prob.base_in[i][k], prob.base_in[i][k], bits) + rho.mul(pu, bits)
-            outside = FI.of(prob.base_out[i][k], prob.base_out[i][k], bits) + rho.mul(u[k] - pu, bits)
+            inside = bi[k] + rho.mul(pu[k], bits)
+            outside = bo[k] + rho.mul(qu[k], bits)
             total = total + outside.square(bits)
             x.append(inside)
         xs.append(x)

@@ -52,3 +52,15 @@ def test_hand_rank_one():
     e, h = ExpPoly.exp(1), ExpPoly.exp(Fraction(1, 2))
     assert exp_linalg.rank([[e, h], [h, 1]]) == 1  # e·1 − h² = 0
     assert exp_linalg.rank([[e, 1], [1, e]]) == 2
+
+
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(0, 4), st.data())
+@settings(max_examples=30)
+def test_modular_fast_path_agrees_with_elimination(rows, cols, k, data):
+    """The rank returned (fast path or not) equals the fraction-free elimination's rank."""
+    k = min(k, rows, cols)
+    L = [[data.draw(exps) for _ in range(k)] for _ in range(rows)]
+    R = [[data.draw(exps) for _ in range(cols)] for _ in range(k)]
+    m = [[sum((L[i][t] * R[t][j] for t in range(k)), ExpPoly()) for j in range(cols)] for i in range(rows)]
+    _, lifted = exp_linalg._lift_matrix(m)
+    assert exp_linalg.rank(m) == len(exp_linalg._eliminate(lifted, cols)[0])
