@@ -16,12 +16,11 @@ from promptlimits.constructions.formats import load_dataset, load_model
 from promptlimits.constructions.numbers import format_decimal, format_exact
 from promptlimits.constructions.spec import check_compatible
 from promptlimits.outcome import EXIT_DECIDED, Outcome, check_writable, json_bytes
-from promptlimits.proofs.bounds import bounds
+from promptlimits.proofs.bounds import METHOD, bounds
 from promptlimits.proofs.certificate import make_certificate
 
 NAME = "bounds"
 HELP = "prompt-length lower bound, LoRA rank that suffices, certified loss floor (one layer)"
-METHOD = "exact ranks over the exp-polynomial field (§6), Z3-free preimages, §5 branch-and-bound floor"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,8 @@
 
 Runs every experiment of the catalogue (exact verdict beside numerics), then writes
 ``report.md`` (table "claim | exact verdict | numerics | agree" and plots), ``results.json``
-and the PNG plots into DIR. Nothing is written unless every experiment finished. Exit code
+and the PNG plots into DIR; with ``--certificates CDIR`` also one certificate per theorem
+instance checked (a catalogue that ``promptlimits recheck CDIR --junit FILE`` re-verifies). Nothing is written unless every experiment finished. Exit code
 0 when every row agrees, 1 otherwise (a disagreement is a bug in one of the layers).
 """
 
@@ -16,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from promptlimits.constructions.errors import InputError
-from promptlimits.outcome import EXIT_DECIDED, EXIT_INTERNAL, Outcome
+from promptlimits.outcome import EXIT_DECIDED, EXIT_INTERNAL, Outcome, json_bytes
 
 NAME = "reproduce"
 HELP = "check the paper's claims on built-in models: exact verdicts beside numerics, with report and plots"
@@ -25,6 +26,8 @@ HELP = "check the paper's claims on built-in models: exact verdicts beside numer
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small instances, under 3 minutes on 2 CPU cores")
     p.add_argument("--out", metavar="DIR", default="reproduce-out", help="output folder (default reproduce-out)")
+    p.add_argument("--certificates", metavar="DIR",
+                   help="also write one certificate per theorem instance checked into DIR (a proof-check catalogue)")
     p.add_argument("--only", metavar="KEYS", help="comma-separated experiment keys to run (e.g. E1,E4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the built-in instances (default 0)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="torch device (default auto)")
@@ -49,8 +52,11 @@ def run(args: argparse.Namespace) -> Outcome:
         if unknown:
             raise InputError(f"--only: unknown experiment {unknown[0]!r} (known: {', '.join(sorted(known))})")
         chosen = tuple(e for e in EXPERIMENTS if e.key in keys)
+    certs_dir = Path(args.certificates) if args.certificates else None
+    if certs_dir is not None and certs_dir.exists() and not certs_dir.is_dir():
+        raise InputError(f"{certs_dir}: exists and is not a folder")
     settings = Settings(quick=args.quick, seed=args.seed, device=str(resolve_device(args.device)),
-                        progress=sys.stderr.isatty())
+                        progress=sys.stderr.isatty(), certificates=certs_dir is not None)
     start = time.perf_counter()
     results = []
     for experiment in chosen:
@@ -75,6 +81,11 @@ def run(args: argparse.Namespace) -> Outcome:
     for res in results:
         for name, data in res.plots.items():
             files[str(out / name)] = data
+    if certs_dir is not None:
+        certificates = {name: c for res in results for name, c in res.certificates.items()}
+        files.update({str(certs_dir / name): json_bytes(c) for name, c in certificates.items()})
+        payload["certificates"] = sorted(certificates)
+        certs_dir.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     text = [f"{'claim':<70} agree"]
     text += [f"{r['experiment']} {r['claim'][:66]:<67} {'yes' if r['agree'] else 'NO'}" for r in rows]

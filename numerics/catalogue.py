@@ -20,12 +20,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 @dataclass(frozen=True)
 class Settings:
-    """What a reproduce run may spend: ``quick`` keeps it under 3 minutes on 2 CPU cores."""
+    """What a reproduce run may spend: ``quick`` keeps it under 3 minutes on 2 CPU cores.
+    ``certificates``: also emit one certificate per theorem instance checked."""
 
     quick: bool = True
     seed: int = 0
     device: str = "cpu"
     progress: bool = False
+    certificates: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,13 @@ class ClaimRow:
 
 @dataclass(frozen=True)
 class ExperimentResult:
-    """Rows and plots of one experiment."""
+    """Rows, plots and (when asked for) certificates of one experiment, by file name."""
 
     key: str
     title: str
     rows: tuple[ClaimRow, ...]
     plots: dict[str, bytes] = field(default_factory=dict)
+    certificates: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

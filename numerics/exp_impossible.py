@@ -30,6 +30,7 @@ from promptlimits.numerics.finetune import fine_tune
 from promptlimits.numerics.lora import train_lora
 from promptlimits.numerics.prompt_tuning import tune_prompts
 from promptlimits.numerics.results import RunResult
+from promptlimits.proofs.certify import bounds_certificate, invertible_certificate, memorizable_certificate
 from promptlimits.proofs.loss_floor import loss_floor
 from promptlimits.proofs.memorization import decide
 
@@ -131,4 +132,11 @@ def run(settings: Settings) -> ExperimentResult:
     ax.set_xlabel("prompt length m")
     ax.set_ylabel("best prompt-tuning loss (dashed: certified floor)")
     ax.legend(fontsize=7, ncol=2)
-    return ExperimentResult(KEY, TITLE, rows, {"e1_prompt_vs_floor.png": png(fig)})
+    certs = {}
+    if settings.certificates:
+        for j, inst in enumerate(insts):
+            certs[f"e1_{j}_d{inst.d}_memorizable.json"] = memorizable_certificate(inst.model, inst.dataset)
+            certs[f"e1_{j}_d{inst.d}_bounds.json"] = bounds_certificate(inst.model, inst.dataset)
+            certs[f"e1_{j}_d{inst.d}_invertible.json"] = invertible_certificate(inst.model)
+    return ExperimentResult(KEY, TITLE, rows, {"e1_prompt_vs_floor.png": png(fig)},
+                            {name: c for name, c in certs.items() if c is not None})

@@ -30,6 +30,7 @@ from promptlimits.numerics.catalogue import ClaimRow, ExperimentResult, Settings
 from promptlimits.numerics.config import TrainConfig
 from promptlimits.numerics.prompt_tuning import tune_prompts
 from promptlimits.proofs.exppoly import ExpPoly
+from promptlimits.proofs.certify import memorizable_certificate
 from promptlimits.proofs.memorization import decide
 from promptlimits.proofs.reachable import classify
 
@@ -71,6 +72,7 @@ def run(settings: Settings) -> ExperimentResult:
     config = TrainConfig(steps=300 if settings.quick else 1500, polish=50 if settings.quick else 200,
                          lr=0.3, seed=settings.seed, device=torch.device(settings.device), progress=settings.progress)
     verdicts, positive, decreasing, gaps = [], True, True, []
+    certs: dict[str, dict] = {}
     curves: list[list[float]] = []
     best_losses: list[float] = []
     skipped, k = 0, 0
@@ -84,6 +86,8 @@ def run(settings: Settings) -> ExperimentResult:
             skipped += 1
             continue
         verdicts.append(decide(model, pair.dataset).verdict)
+        if settings.certificates:
+            certs[f"e2_{len(verdicts) - 1}_memorizable.json"] = memorizable_certificate(model, pair.dataset)
         losses = []
         for A in WEIGHTS:
             vec = family_loss(model, pair, A)
@@ -118,7 +122,8 @@ def run(settings: Settings) -> ExperimentResult:
     ax.set_xlabel("prompt weight A (λ = A / (A + B))")
     ax.set_ylabel("exact loss L(A), proven > 0")
     ax.set_title("same-output pairs: loss → 0, never 0")
-    return ExperimentResult(KEY, TITLE, (row,), {"e2_loss_vs_weight.png": png(fig)})
+    return ExperimentResult(KEY, TITLE, (row,), {"e2_loss_vs_weight.png": png(fig)},
+                            {name: c for name, c in certs.items() if c is not None})
 
 
 def _prompt_free_losses(model: Model, pair: SameOutputPair):

@@ -22,6 +22,7 @@ from promptlimits.numerics.exp_impossible import ROUNDING
 from promptlimits.numerics.lora import train_lora
 from promptlimits.numerics.prompt_tuning import tune_prompts
 from promptlimits.numerics.twin import Twin, tensor
+from promptlimits.proofs.certify import bounds_certificate, memorizable_certificate
 from promptlimits.proofs.loss_floor import loss_floor
 
 KEY = "E3"
@@ -100,4 +101,10 @@ def run(settings: Settings) -> ExperimentResult:
     ax.set_xlabel("prompt length m")
     ax.set_ylabel("best prompt-tuning loss")
     ax.legend(fontsize=7)
-    return ExperimentResult(KEY, TITLE, (row_l, row_x), {"e3_separation.png": png(fig)})
+    certs = {}
+    if settings.certificates:
+        certs = {"e3_family_l_bounds.json": bounds_certificate(fam_l.model, fam_l.dataset),
+                 "e3_family_x_memorizable.json": memorizable_certificate(fam_x.model, fam_x.dataset),
+                 "e3_family_x_bounds.json": bounds_certificate(fam_x.model, fam_x.dataset)}
+    return ExperimentResult(KEY, TITLE, (row_l, row_x), {"e3_separation.png": png(fig)},
+                            {name: c for name, c in certs.items() if c is not None})

@@ -38,6 +38,9 @@ from promptlimits.proofs.preimage import preimages
 MAX_COMBINATIONS = 64
 
 
+#: How the bounds are decided, as certificates and the CLI name it.
+METHOD = "exact ranks over the exp-polynomial field (§6), Z3-free preimages, §5 branch-and-bound floor"
+
 @dataclass(frozen=True)
 class PromptBound:
     """m ≥ ``length`` for every prompt realizing the targets; ``length`` None: no prompt at all."""
