@@ -11,7 +11,8 @@ Checked, each against an independent recomputation from the embedded model and d
 - the LoRA rank (rank E, rank H, the number of columns);
 - the loss floor: both spectral-norm certificates (LDLᵀ pivots), L = c1·c2 < 1, the shared
   query, f(z_i) = y_i, the rational enclosures of every B_i and u_i (exact signs, and no
-  wider than 2^-bits relative), B_ref, that the
+  wider than 2^-WIDTH_BITS relative: a loose enclosure is sound but is not what the
+  producer computes), B_ref, that the
   breakpoints partition [0, 1], every leaf lower bound recomputed to the same exact value,
   and floor = round_down((1 − L)² · min leaf bound).
 Every stored number must equal its recomputed value, so any tampering is rejected.
@@ -32,6 +33,9 @@ from promptlimits.proofs.loss_floor import (
 )
 from promptlimits.proofs.norms import recheck_norm_json
 from promptlimits.proofs.preimage import forward
+
+#: Widest accepted enclosure, relative to max(1, |lower end|).
+WIDTH_BITS = 40
 
 
 def _q(text: object) -> Fraction:
@@ -117,8 +121,8 @@ def _recheck_floor(model, dataset, entry: dict) -> list[str]:
     if len(B_enc) != len(pairs) or len(u_enc) != len(pairs):
         raise CheckFailed("one enclosure per constrained position expected")
     for lo, hi in B_enc + [x for u in u_enc for x in u]:
-        if not hi - lo <= max(Fraction(1), abs(lo)) / 2**bits:
-            raise CheckFailed("an enclosure is wider than the stated precision allows")
+        if not hi - lo <= max(Fraction(1), abs(lo)) / 2**WIDTH_BITS:
+            raise CheckFailed(f"an enclosure is wider than 2^-{WIDTH_BITS} (relative)")
     for (e, i), (blo, bhi), u in zip(pairs, B_enc, u_enc):
         part = decompose(model, (), dataset.examples[e].input, position=i)
         if not blo > 0 or not check_enclosure(ExpFrac(part.B), blo, bhi):

@@ -215,8 +215,11 @@ def branch_and_bound(prob: Problem, max_leaves: int = MAX_LEAVES, tol: Fraction 
 
 
 def enclose(x: ExpFrac | ExpPoly, bits: int) -> tuple[Fraction, Fraction]:
-    """Rational lo ≤ x ≤ hi from a ball at 2·bits bits (dyadic end points)."""
-    ball = x.ball(2 * bits)
+    """Rational lo ≤ x ≤ hi from a ball at 2·bits bits (dyadic end points). The working
+    precision is set around the whole evaluation, so that the division inside
+    ``ExpFrac.ball`` is carried out at 2·bits bits too."""
+    with interval.precision(2 * bits):
+        ball = x.ball(2 * bits)
     return interval.lower(ball), interval.upper(ball)
 
 

@@ -166,3 +166,26 @@ def test_cli_bounds_json_and_recheck(tmp_path, capsys):
     assert main(["recheck", str(cert), "--json"]) == 0
     capsys.readouterr()
     assert main(["bounds", model_path, "/nonexistent.json"]) == 2
+
+
+def test_checker_never_imports_z3():
+    import subprocess
+    import sys
+
+    code = "import sys, promptlimits.proofs.check_bounds; sys.exit('z3' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_certificate_with_non_dyadic_enclosures_rechecks():
+    """u_i with denominators 3 and 7 (not dyadic): enclosures must stay tight and recheck."""
+    from promptlimits.constructions.spec import Head, Layer, Model
+
+    third, seventh = Fraction(1, 3), Fraction(1, 7)
+    eye = ((Fraction(1), Fraction(0)), (Fraction(0), Fraction(1)))
+    head = Head(eye, ((third, 0), (0, seventh)), ((third, seventh), (seventh, 1)), eye)
+    layer = Layer((head,), eye, (Fraction(0), -third), ((Fraction(1, 5), 0), (0, seventh)), (0, 0))
+    model = Model(d=2, layers=(layer,))
+    built = impossible_dataset(model)
+    cert = _certificate(model, built.dataset)
+    assert Fraction(cert["evidence"]["loss_floor"]["value"]) > 0
+    assert recheck(cert)
