@@ -15,6 +15,7 @@ import time
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.formats import load_dataset, load_model
 from promptlimits.constructions.spec import check_compatible
+from promptlimits.cmd_layers import dataset_outcome
 from promptlimits.outcome import EXIT_DECIDED, EXIT_UNKNOWN, Outcome, check_writable, json_bytes
 from promptlimits.proofs.certificate import make_certificate
 from promptlimits.proofs.exppoly import ExpFrac
@@ -32,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-length", type=int, metavar="M", help="decide for prompts of exactly M tokens (default: any length)")
     p.add_argument("--timeout", type=float, metavar="S", help="give up with 'unknown' after S seconds")
     p.add_argument("--out", metavar="CERT", help="write the certificate of a decided verdict here")
+    p.add_argument("--prompt-radius", metavar="RHO", help="several layers (or when given): THEORY §8 for prompts "
+                   "with tokens ‖p‖ ≤ RHO (default 1), see `promptlimits layers`")
+    p.add_argument("--input-radius", metavar="R", help="with --prompt-radius: inputs ‖x‖ ≤ R (default: the dataset's largest token norm)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
 
@@ -45,6 +49,9 @@ def run(args: argparse.Namespace) -> Outcome:
     model = load_model(args.model)
     dataset = load_dataset(args.dataset)
     check_compatible(model, dataset, where=str(args.dataset))
+    if len(model.layers) >= 2 or args.prompt_radius is not None:
+        return dataset_outcome(model, dataset, args.input_radius, args.prompt_radius or "1", args.out,
+                               str(args.model), str(args.dataset))
     start = time.perf_counter()
     dec = decide(model, dataset, length=args.prompt_length, timeout=args.timeout)
     seconds = time.perf_counter() - start

@@ -18,7 +18,8 @@ from promptlimits.constructions.spec import Dataset, Model
 from promptlimits.proofs.certificate import CERT_FORMAT, CheckFailed, subjects
 
 #: claim name -> module (under promptlimits.proofs) whose ``recheck`` verifies it.
-CHECKERS: dict[str, str] = {"memorizable": "check_memorizable", "invertible": "check_invertible", "bounds": "check_bounds"}
+CHECKERS: dict[str, str] = {"memorizable": "check_memorizable", "invertible": "check_invertible", "bounds": "check_bounds",
+                          "layers": "check_layers"}
 
 
 def read_certificate(path: str | Path) -> dict:
