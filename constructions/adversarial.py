@@ -210,10 +210,9 @@ def _nonzero_vector(k: int) -> st.SearchStrategy[Vector]:
 @st.composite
 def invertible(draw, k: int) -> Matrix:
     """A rational invertible k×k matrix L·D·U (unit triangular factors, non-zero diagonal)."""
-    nonzero = _NONZERO
     L = tuple(tuple(F(1) if i == j else draw(rationals(4, 2)) if j < i else F(0) for j in range(k)) for i in range(k))
     U = tuple(tuple(F(1) if i == j else draw(rationals(4, 2)) if j > i else F(0) for j in range(k)) for i in range(k))
-    D = tuple(tuple(draw(nonzero) if i == j else F(0) for j in range(k)) for i in range(k))
+    D = tuple(tuple(draw(_NONZERO) if i == j else F(0) for j in range(k)) for i in range(k))
     return matmul(matmul(L, D), U)
 
 

@@ -15,9 +15,7 @@ milliseconds on two busy ones).
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 import traceback
 from collections import Counter
@@ -31,6 +29,7 @@ import torch
 
 from promptlimits.constructions.adversarial import FAMILIES, SIZES, Instance
 from promptlimits.constructions.seeded import derive, draw_seeded
+from promptlimits.numerics.fuzz_case import CHECK_SECONDS, time_limit
 from promptlimits.numerics.fuzz_checks import CHECKS, AlreadyReported, Case, Disagreement
 from promptlimits.numerics.fuzz_fixtures import make_fixture
 
@@ -38,40 +37,6 @@ from promptlimits.numerics.fuzz_fixtures import make_fixture
 FAMILY_ORDER: tuple[str, ...] = tuple(FAMILIES)
 BACKENDS = ("local", "ray")
 CHUNK = 4
-#: Wall-clock budget of one check on one example (seconds), per profile. The decision
-#: procedures are given far smaller time limits, so a check running past this is hanging:
-#: that is reported. Deep examples are larger and their floor check also trains prompts.
-CHECK_SECONDS = {"ci": 10.0, "deep": 60.0}
-
-
-class CheckTimeout(Exception):
-    """A check ran past ``CHECK_SECONDS``."""
-
-
-@contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise CheckTimeout in this (main) thread after ``seconds``; a no-op off the main thread.
-
-    The alarm repeats every second until cleared, because an exception raised while Python
-    runs a callback it cannot propagate from (a gc callback, a __del__) is dropped. It
-    interrupts Python code only: a single native call that never returns is not cut.
-    """
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expire(signum, frame):
-        raise CheckTimeout(f"ran past its {seconds:g} s budget")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
 def example_seed(seed: int, index: int) -> int:
     """The seed of example ``index`` of the campaign with seed ``seed``."""
     return derive(seed, "example", index)
@@ -96,7 +61,7 @@ def run_example(seed: int, index: int, profile: str, checks: Sequence[str]) -> d
     for name in checks:
         start = time.perf_counter()
         try:
-            with _time_limit(CHECK_SECONDS[profile]):
+            with time_limit(CHECK_SECONDS[profile]):
                 result = CHECKS[name](case)
         except AlreadyReported:
             result = None

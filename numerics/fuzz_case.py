@@ -14,9 +14,12 @@ and by |score| in the softmax weights, which ``float_scale`` accounts for).
 from __future__ import annotations
 
 import random
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 
@@ -32,6 +35,39 @@ F = Fraction
 
 #: Relative tolerance of float64 torch against exact values (see the module docstring).
 TWIN_RTOL = 1e-12
+
+#: Wall-clock budget of one check on one example (seconds), per profile. The decision
+#: procedures are given far smaller time limits, so a check running past this is hanging:
+#: that is reported. Deep examples are larger and their floor check also trains prompts.
+CHECK_SECONDS = {"ci": 10.0, "deep": 60.0}
+
+
+class CheckTimeout(Exception):
+    """A check ran past ``CHECK_SECONDS``."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise CheckTimeout in this (main) thread after ``seconds``; a no-op off the main thread.
+
+    The alarm repeats every second until cleared, because an exception raised while Python
+    runs a callback it cannot propagate from (a gc callback, a __del__) is dropped. It
+    interrupts Python code only: a single native call that never returns is not cut.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CheckTimeout(f"ran past its {seconds:g} s budget")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from promptlimits.constructions.formats import (
     prompt_to_json,
 )
 from promptlimits.constructions.numbers import format_exact, parse_exact
+from promptlimits.numerics.fuzz_case import CHECK_SECONDS, time_limit
 from promptlimits.numerics.fuzz_checks import CHECKS, Case, Disagreement
 
 FIXTURE_FORMAT = "promptlimits/fuzz-fixture@1"
@@ -94,10 +95,14 @@ def fixture_bytes(fixture: dict) -> bytes:
 
 
 def replay(fixture: dict, where: str = "fixture") -> Optional[Disagreement]:
-    """Run the fixture's check on its instance with its seed: None when they now agree."""
+    """Run the fixture's check on its instance with its seed, within the campaign's time budget:
+    None when they now agree (a check that still hangs raises CheckTimeout)."""
     check = str(fixture.get("check"))
     if check not in CHECKS:
         raise InputError(f"{where}.check: unknown check {check!r}")
     inst = instance_from_json(fixture.get("instance"), f"{where}.instance")
     profile = str((fixture.get("origin") or {}).get("profile", "ci"))
-    return CHECKS[check](Case(inst, int(str(fixture["seed"])), profile))
+    if profile not in CHECK_SECONDS:
+        raise InputError(f"{where}.origin.profile: unknown profile {profile!r}")
+    with time_limit(CHECK_SECONDS[profile]):
+        return CHECKS[check](Case(inst, int(str(fixture["seed"])), profile))

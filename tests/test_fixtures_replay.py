@@ -1,7 +1,8 @@
 """Fuzz fixtures replay: every fixture committed under tests/fixtures/ must now agree.
 
 A fixture is what ``promptlimits fuzz --out DIR`` wrote for a disagreement; committing it
-turns the bug it found into a regression test. The folder may be empty, so the round trip
+turns the bug it found into a regression test. Findings not fixed yet wait in
+tests/fixtures/open/ (not replayed here); move one up a folder once its bug is fixed. The folder may be empty, so the round trip
 is also tested on a fixture produced through the real code path: a planted bug makes the
 campaign write one, its replay reproduces the disagreement while the bug is there, and
 agrees once it is gone.
