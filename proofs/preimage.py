@@ -231,7 +231,7 @@ def _nearby(x: float, bound: int) -> flint.fmpq:
 def _exact_from_guess(b: _Block, guess: np.ndarray, y: flint.fmpq_mat) -> Optional[flint.fmpq_mat]:
     """A rational near the guess when it is exactly a preimage (checked), else the exact solution
     for the guess's pattern, re-solved for the exact point's pattern."""
-    for bound in (10**4, 10**8):  # the guess may round to the exact point: verify exactly
+    for bound in (10**7,):  # the guess may round to the exact point (denominators up to ~1e8): verify
         z = flint.fmpq_mat(b.d, 1, [_nearby(x, bound) for x in guess])
         if _is_preimage(b, z, y):
             return z
