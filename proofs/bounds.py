@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import product
-from math import ceil
 from typing import Optional
 
 from promptlimits.constructions.decompose import decompose
@@ -132,6 +131,11 @@ def choice_ranks(zs, qs, us, span) -> tuple[bool, int, int]:
     return inside, rank_zu, rank_u
 
 
+def _length(t: dict, heads: int) -> int:
+    """max(1, ⌈(rank[Z − Q, U] − rank U) / H⌉) in integer arithmetic."""
+    return max(1, -(-(t["rank_ZQ_U"] - t["rank_U"]) // heads))
+
+
 def prompt_bound(model: Model, dataset: Dataset, pairs, preimage_sets) -> PromptBound:
     """§6's lower bound from given complete preimage sets (None entries: unknown)."""
     H = len(model.layers[0].heads)
@@ -152,24 +156,36 @@ def prompt_bound(model: Model, dataset: Dataset, pairs, preimage_sets) -> Prompt
     for zs in product(*preimage_sets):
         inside, rzu, ru = choice_ranks(zs, qs, us, span)
         table.append({"inside": inside, "rank_ZQ_U": rzu, "rank_U": ru})
-    feasible = [max(1, ceil((t["rank_ZQ_U"] - t["rank_U"]) / H)) for t in table if t["inside"]]
+    feasible = [_length(t, H) for t in table if t["inside"]]
     if not feasible:
         return PromptBound(None, "some z_i − q_i lies outside col(V) + span(u): no prompt of any length",
                            {"choices": table})
     m = min(feasible)
-    t = next(t for t in table if t["inside"] and max(1, ceil((t["rank_ZQ_U"] - t["rank_U"]) / H)) == m)
+    t = next(t for t in table if t["inside"] and _length(t, H) == m)
     reason = (f"{H}·m ≥ rank[Z − Q, U] − rank U = {t['rank_ZQ_U']} − {t['rank_U']}"
               + (f" (least over {len(table)} preimage choices)" if len(table) > 1 else ""))
     return PromptBound(m, reason, {"choices": table})
 
 
 def complete_preimages(model: Model, dataset: Dataset, pairs) -> list[Optional[tuple[Vector, ...]]]:
-    """f⁻¹(y_i) for every constrained position when proven complete without Z3, else None."""
+    """f⁻¹(y_i) for every constrained position when proven complete without Z3, else None.
+
+    Complete means: ``preimages`` proved it (norm or exhaustive argument), or the certified
+    spectral bound ‖W1‖₂‖W2‖₂ < 1 makes f a bijection and one exact preimage was found.
+    """
+    from promptlimits.proofs.norms import lipschitz_product
+
     layer = model.layers[0]
+    bijective = lipschitz_product(layer) < 1
     out = []
     for e, i in pairs:
         pre = preimages(layer, dataset.examples[e].target[i], limit=8, allow_smt=False)
-        out.append(pre.points if pre.complete else None)
+        if pre.complete:
+            out.append(pre.points)
+        elif bijective and len(pre.points) == 1:
+            out.append(pre.points)
+        else:
+            out.append(None)
     return out
 
 

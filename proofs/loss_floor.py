@@ -270,7 +270,7 @@ def problem(model: Model, zs: Sequence[Vector], q: Vector, bits: int, B_enc, u_e
 def loss_floor(model: Model, dataset: Dataset, max_leaves: int = MAX_LEAVES, bits: int = BITS) -> LossFloor:
     """THEORY §5's certified floor for (model, dataset); 0 with a reason outside its hypotheses."""
     from promptlimits.proofs.norms import layer_norm_bounds, norm_bound_to_json
-    from promptlimits.proofs.preimage import inverse_point
+    from promptlimits.proofs.preimage import preimages
 
     method = "THEORY §5: (1 − L)² · rigorous branch-and-bound over a = t/(1 − t)"
     if len(model.layers) != 1 or not model.layers[0].is_exact_relu:
@@ -287,7 +287,12 @@ def loss_floor(model: Model, dataset: Dataset, max_leaves: int = MAX_LEAVES, bit
     L = n1.c * n2.c
     if L >= 1:
         return LossFloor(Fraction(0), "none", f"Lip(g) is not certified below 1 (‖W1‖‖W2‖ ≤ {float(L):.6g})")
-    zs = [inverse_point(layer, dataset.examples[e].target[i]) for e, i in pairs]
+    zs = []
+    for e, i in pairs:  # f is a bijection (L < 1): one exact preimage is the preimage
+        found = preimages(layer, dataset.examples[e].target[i], limit=2, allow_smt=False).points
+        if len(found) != 1:
+            return LossFloor(Fraction(0), "none", "the exact preimage of a target was not found")
+        zs.append(found[0])
     B_enc, u_enc = enclosures(model, dataset, pairs, bits)
     if any(lo <= 0 for lo, _ in B_enc) or reference(B_enc) <= 0:
         return LossFloor(Fraction(0), "none", "a softmax denominator B_i is too small to enclose away from 0")
