@@ -27,13 +27,14 @@ from promptlimits.constructions.lora import LoraUpdate, lora_update, updated_mod
 from promptlimits.constructions.numbers import format_exact
 from promptlimits.constructions.separation import FAMILIES, Family, build_family, standard_family
 from promptlimits.constructions.spec import check_compatible
+from promptlimits.construct_universal import add_parsers as add_universal_parsers, prompt, universal
 from promptlimits.outcome import Outcome, check_writable, json_bytes
 from promptlimits.proofs import interval
 from promptlimits.proofs.exppoly import ExpFrac
 from promptlimits.proofs.norms import lipschitz_product
 
 NAME = "construct"
-HELP = "build THEORY §4's impossible dataset, §6's separation families, or the exact LoRA update"
+HELP = "build THEORY §4's impossible dataset, §6's separation families, the exact LoRA update, or §9's universal model and prompts"
 UPDATE_FORMAT = "promptlimits/lora-update@1"
 
 
@@ -56,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     lo.add_argument("--out", metavar="FILE", required=True, help="write the update (promptlimits/lora-update@1) here")
     lo.add_argument("--model-out", metavar="FILE", help="also write the updated model here")
     lo.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    add_universal_parsers(sub)
 
 
 def run(args: argparse.Namespace) -> Outcome:
@@ -66,7 +68,11 @@ def run(args: argparse.Namespace) -> Outcome:
         return _separation(args)
     if kind == "lora":
         return _lora(args)
-    raise InputError("promptlimits construct: choose one of impossible, separation, lora")
+    if kind == "universal":
+        return universal(args)
+    if kind == "prompt":
+        return prompt(args)
+    raise InputError("promptlimits construct: choose one of impossible, separation, lora, universal, prompt")
 
 
 def _vec(v) -> list[str]:
