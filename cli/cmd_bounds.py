@@ -15,6 +15,7 @@ import time
 from promptlimits.constructions.formats import load_dataset, load_model
 from promptlimits.constructions.numbers import format_decimal, format_exact
 from promptlimits.constructions.spec import check_compatible
+from promptlimits.cmd_layers import bounds_outcome
 from promptlimits.outcome import EXIT_DECIDED, Outcome, check_writable, json_bytes
 from promptlimits.proofs.bounds import METHOD, bounds
 from promptlimits.proofs.certificate import make_certificate
@@ -27,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model file (promptlimits/model@1 JSON)")
     p.add_argument("dataset", metavar="DATASET", help="dataset file (promptlimits/dataset@1 JSON)")
     p.add_argument("--out", metavar="CERT", help="write a certificate of the bounds here")
+    p.add_argument("--prompt-radius", metavar="RHO", help="several layers (or when given): THEORY §8's floor for "
+                   "prompts with tokens ‖p‖ ≤ RHO (default 1), see `promptlimits layers`")
+    p.add_argument("--input-radius", metavar="R", help="with --prompt-radius: inputs ‖x‖ ≤ R (default: the dataset's largest token norm)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
 
@@ -36,6 +40,9 @@ def run(args: argparse.Namespace) -> Outcome:
     model = load_model(args.model)
     dataset = load_dataset(args.dataset)
     check_compatible(model, dataset, where=str(args.dataset))
+    if len(model.layers) >= 2 or args.prompt_radius is not None:
+        return bounds_outcome(model, dataset, args.input_radius, args.prompt_radius or "1", args.out,
+                              str(args.model), str(args.dataset))
     start = time.perf_counter()
     b = bounds(model, dataset)
     seconds = time.perf_counter() - start

@@ -6,7 +6,8 @@ injective for every prompt with tokens ‖p‖ ≤ RHO on inputs with tokens ‖
 lower bound Π(1 − L_s). Verdict "injective" (exit 0, certificate claim "layers") or
 "unknown" (exit 3) with the failing sublayers and by how much, or "outside the theorem"
 (bidirectional with L ≥ 2, GELU, layer norm). ``dataset_outcome`` serves ``memorizable``
-for multi-layer models: same-output pairs inside the radii are not memorizable within RHO.
+for multi-layer models (same-output pairs inside the radii are not memorizable within RHO)
+and ``bounds_outcome`` serves ``bounds`` (their certified loss floor).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from promptlimits.constructions.formats import load_model
 from promptlimits.constructions.numbers import format_decimal, format_exact, parse_exact
 from promptlimits.constructions.spec import Dataset, Model
 from promptlimits.outcome import EXIT_DECIDED, EXIT_UNKNOWN, Outcome, check_writable, json_bytes
-from promptlimits.proofs.multilayer_injectivity import METHOD, LayersDecision, decide, layers_certificate
+from promptlimits.proofs.multilayer_injectivity import (
+    METHOD, LayersDecision, decide, layers_certificate, norm_squared, sqrt_up,
+)
 from promptlimits.proofs.same_output_floor import same_output_floor
 
 NAME = "layers"
@@ -97,13 +100,10 @@ def decision_payload(model: Model, dec: LayersDecision) -> dict[str, Any]:
     }
 
 
-def dataset_outcome(model: Model, dataset: Dataset, input_radius: Optional[str], prompt_radius: str,
-                    out: Optional[str], model_path: str, dataset_path: str) -> Outcome:
-    """``memorizable`` for several layers: "not-memorizable" (within RHO) when Theorem 5 is
-    certified and a same-output pair lies inside the radii, else "unknown". Without R the
-    input radius is the dataset's largest token norm (rounded up)."""
-    from promptlimits.proofs.multilayer_injectivity import norm_squared, sqrt_up
-
+def _floor(model: Model, dataset: Dataset, input_radius: Optional[str], prompt_radius: str, out: Optional[str],
+           model_path: str, dataset_path: str) -> tuple[dict[str, Any], bool, dict[str, bytes]]:
+    """Theorem 5 plus the same-output floor: (payload, decided, files). Without R the input
+    radius is the dataset's largest token norm (rounded up, exact when it is rational)."""
     if input_radius is None:
         R = sqrt_up(max(norm_squared(x) for ex in dataset.examples for x in ex.input))
     else:
@@ -131,7 +131,25 @@ def dataset_outcome(model: Model, dataset: Dataset, input_radius: Optional[str],
         payload["certificate"] = out
     elif out:
         payload["certificate"] = None
+    return payload, decided, files
+
+
+def dataset_outcome(model: Model, dataset: Dataset, input_radius: Optional[str], prompt_radius: str,
+                    out: Optional[str], model_path: str, dataset_path: str) -> Outcome:
+    """``memorizable`` for several layers: "not-memorizable" (within RHO, exit 0) when Theorem 5
+    is certified and a same-output pair lies inside the radii, else "unknown" (exit 3)."""
+    payload, decided, files = _floor(model, dataset, input_radius, prompt_radius, out, model_path, dataset_path)
     return Outcome(payload, _text(payload), EXIT_DECIDED if decided else EXIT_UNKNOWN, files)
+
+
+def bounds_outcome(model: Model, dataset: Dataset, input_radius: Optional[str], prompt_radius: str,
+                   out: Optional[str], model_path: str, dataset_path: str) -> Outcome:
+    """``bounds`` for several layers: the §8 loss floor within RHO (0 when nothing is proven,
+    and then no certificate); no prompt-length or LoRA bound is claimed (null). Exit 0."""
+    payload, decided, files = _floor(model, dataset, input_radius, prompt_radius, out, model_path, dataset_path)
+    payload.update({"verdict": payload["verdict"] if decided else "bounded", "status": "decided", "min_prompt_length": None, "lora_rank": None,
+                    "loss_floor_method": METHOD, "loss_floor_reason": payload["reason"]})
+    return Outcome(payload, _text(payload), EXIT_DECIDED, files)
 
 
 def _text(p: dict) -> str:

@@ -72,3 +72,14 @@ def test_memorizable_on_two_layers_uses_theorem_5(files, capsys):
     assert code == 0 and r["valid"] is True
     code, p = _run(capsys, ["memorizable", files["sorting"], files["pair"], "--prompt-radius", "64", "--json"])
     assert code == 3 and p["verdict"] == "unknown" and p["loss_floor"] == "0"
+
+
+def test_bounds_on_two_layers_reports_the_certified_floor(files, capsys):
+    cert = str(files["dir"] / "bounds.json")
+    code, p = _run(capsys, ["bounds", files["sorting"], files["pair"], "--prompt-radius", "1/4", "--out", cert, "--json"])
+    assert code == 0 and p["status"] == "decided" and p["verdict"] == "not-memorizable"
+    assert F(p["loss_floor"]) > 0 and p["lora_rank"] is None and p["min_prompt_length"] is None
+    code, r = _run(capsys, ["recheck", cert, "--json"])
+    assert code == 0 and r["valid"] is True
+    code, p = _run(capsys, ["bounds", files["folding"], files["pair"], "--prompt-radius", "1/4", "--json"])
+    assert code == 0 and p["verdict"] == "bounded" and p["loss_floor"] == "0" and p["loss_floor_reason"]
