@@ -5,7 +5,9 @@ Example i of a campaign with seed S is a pure function of (S, i, profile): its f
 ``derive(S, "example", i)``; every check draws its own randomness from that seed too. So
 the examples, verdicts and disagreements are the same whether the campaign runs in this
 process, in a local process pool (``workers``) or on Ray, and a disagreement can be
-replayed from its fixture alone.
+replayed from its fixture alone. The one exception is wall-clock time: a decision that
+reaches its time limit says "unknown", and a check past its budget is reported, so on a
+heavily loaded machine such borderline examples can come out differently.
 
 Work is cut into chunks of consecutive indices; results are put back in index order.
 Torch runs one intra-op thread per process: the tensors are tiny, and extra threads only

@@ -39,7 +39,7 @@ TWIN_RTOL = 1e-12
 #: Wall-clock budget of one check on one example (seconds), per profile. The decision
 #: procedures are given far smaller time limits, so a check running past this is hanging:
 #: that is reported. Deep examples are larger and their floor check also trains prompts.
-CHECK_SECONDS = {"ci": 10.0, "deep": 60.0}
+CHECK_SECONDS = {"ci": 30.0, "deep": 120.0}
 
 
 class CheckTimeout(Exception):

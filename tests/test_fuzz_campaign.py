@@ -41,8 +41,9 @@ def test_ci_campaign_of_200_examples_has_no_disagreement():
 @pytest.mark.xfail(strict=False, reason=(
     "open findings of this campaign (seed 2026, e.g. examples 0, 11, 31, 60): memorization.decide runs "
     "past its time limit or raises ValueError (a >4300-digit prompt length formatted in reachable._case_b; "
-    "arb man_exp of a non-finite ball) on one-layer instances with d <= 3, and loss_floor runs past 10 s "
-    "on a near-degenerate instance; replay with `promptlimits fuzz --examples 200 --seed 2026 --out DIR`"))
+    "arb man_exp of a non-finite ball) on one-layer instances with d <= 3, and loss_floor ran 10 s "
+    "on a near-degenerate instance; fixtures in tests/fixtures/open/, or "
+    "`promptlimits fuzz --examples 200 --seed 2026 --out DIR`"))
 def test_ci_campaign_of_200_examples_with_every_check_has_no_disagreement():
     summary = fc.run_campaign(200, seed=2026, profile="ci").summary()
     assert summary["found"] == []
