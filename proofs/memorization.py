@@ -120,7 +120,7 @@ def prompt_free(model: Model, X: Sequence[Vector], position: int, M: Matrix, V: 
     """(B, B·u) of Lemma 1 for the query at ``position``: B = Σ_c e^{c·g}, B·u = Σ_c e^{c·g} V c."""
     xs = tokens_with_positions(model, X)
     ctx = [xs[c] for c in context(model, 0, position, len(xs))]
-    C = linalg.to_flint(linalg.columns(ctx))  # d × n
+    C = linalg.to_flint(ctx).transpose()  # d × n, the context tokens as columns
     g = _flint(M) * linalg.to_flint([[x] for x in xs[position]])
     S = C.transpose() * g  # the scores c·g
     VX = _flint(V) * C

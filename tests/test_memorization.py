@@ -435,3 +435,10 @@ def test_continuum_of_preimages_goes_to_z3_and_stays_unknown():
     # z_1 ∈ [0, ∞) (continuum), z_2 = −1: (A + 2)(z_2 − z_1) = 2 − 0 > 0 needs z_2 > z_1 ≥ 0: impossible.
     dec = decide(model, bad)
     assert dec.verdict == "unknown" and dec.smt_result == "unsat" and "QF_NRA" in dec.method
+
+
+def test_timeout_gives_unknown_never_a_verdict():
+    model = one_head_model(G_ZERO_SCORES, eye(3))
+    ds = dataset_from(model, PROMPT, INPUTS)
+    dec = decide(model, ds, timeout=1e-9)
+    assert dec.verdict == "unknown" and "time" in dec.reason
