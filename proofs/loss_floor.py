@@ -49,6 +49,9 @@ from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
 
 BITS = 96
 MAX_LEAVES = 3000
+#: Work budget of the search (leaves × (N² + N)·d interval operations); large datasets get
+#: fewer leaves, hence a sound but looser floor.
+WORK = 1_000_000
 TOLERANCE = Fraction(1, 10**4)
 #: Significant digits of the reported floor (rounded down, so it stays a proven floor).
 DIGITS = 20
@@ -267,8 +270,11 @@ def problem(model: Model, zs: Sequence[Vector], q: Vector, bits: int, B_enc, u_e
     return Problem(tuple(base_in), tuple(base_out), betas, tuple(tuple(u) for u in u_enc), P, bits)
 
 
-def loss_floor(model: Model, dataset: Dataset, max_leaves: int = MAX_LEAVES, bits: int = BITS) -> LossFloor:
-    """THEORY §5's certified floor for (model, dataset); 0 with a reason outside its hypotheses."""
+def loss_floor(model: Model, dataset: Dataset, max_leaves: Optional[int] = None, bits: int = BITS) -> LossFloor:
+    """THEORY §5's certified floor for (model, dataset); 0 with a reason outside its hypotheses.
+
+    ``max_leaves`` defaults to MAX_LEAVES, reduced for large datasets to stay within WORK.
+    """
     from promptlimits.proofs.norms import layer_norm_bounds, norm_bound_to_json
     from promptlimits.proofs.preimage import preimages
 
@@ -298,6 +304,9 @@ def loss_floor(model: Model, dataset: Dataset, max_leaves: int = MAX_LEAVES, bit
         return LossFloor(Fraction(0), "none", "a softmax denominator B_i is too small to enclose away from 0")
     B_ref = reference(B_enc)
     prob = problem(model, zs, q, bits, B_enc, u_enc, B_ref)
+    if max_leaves is None:
+        n, d = len(pairs), model.d
+        max_leaves = min(MAX_LEAVES, max(32, WORK // ((n * n + n) * d)))
     breaks, lows = branch_and_bound(prob, max_leaves)
     inner = min(lows)
     value = round_down((1 - L) ** 2 * inner, DIGITS)
