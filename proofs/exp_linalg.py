@@ -211,11 +211,17 @@ def _modular_rank(fr: list[list[ExpFrac]], scale: int) -> int:
 def rank(rows: Sequence[Sequence[Entry]]) -> int:
     """The exact rank over R of a matrix of exp-polynomial quotients (0 when empty).
 
-    Fast path: when the modular lower bound is already min(rows, cols) it is the rank.
-    Otherwise exact fraction-free elimination over Q(X) decides."""
+    Zero rows and columns are dropped first (they do not change the rank). Fast path: when
+    the modular lower bound is already min(rows, cols) it is the rank. Otherwise exact
+    fraction-free elimination over Q(X) decides."""
     if not rows or not rows[0]:
         return 0
     fr = [[_as_frac(x) for x in row] for row in rows]
+    fr = [row for row in fr if any(not x.is_zero() for x in row)]
+    keep = [j for j in range(len(rows[0])) if any(not row[j].is_zero() for row in fr)]
+    if not fr or not keep:
+        return 0
+    fr = [[row[j] for j in keep] for row in fr]
     scale = _exponent_scale([x for row in fr for x in row])
     lower = _modular_rank(fr, scale)
     if lower == min(len(fr), len(fr[0])):
