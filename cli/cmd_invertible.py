@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model file (promptlimits/model@1 JSON)")
     p.add_argument("--layer", type=int, default=0, metavar="L", help="layer index, 0-based (default 0)")
     p.add_argument("--method", choices=METHODS, default="auto",
-                   help="lipschitz: norm certificate only; exact: activation regions; auto: norm first, then exact")
+                   help="lipschitz: norm certificate only; exact: monotone certificate, then activation regions; auto: norms first, then exact (past the region limit: a Z3 collision search)")
     p.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (verdict unknown)")
     p.add_argument("--region-limit", type=int, default=REGION_LIMIT, metavar="N",
                    help=f"largest number of activation regions the exact route lists (default {REGION_LIMIT})")
