@@ -32,8 +32,8 @@ def _baseline(model, prompt, p, target) -> float:
         X = [tuple(c[i * p.d:(i + 1) * p.d]) + (Fraction(0),) * (model.d - p.d) for i in range(p.n)]
         out = stack_balls(model, prompt, X)
         for i in range(p.n):
-            sq = sum(((out[i][k] - flint.arb(flint.fmpq(v.numerator, v.denominator))) ** 2
-                      for k, v in enumerate(val[i])), flint.arb(0))
+            diff = [out[i][k] - flint.arb(flint.fmpq(v.numerator, v.denominator)) for k, v in enumerate(val[i])]
+            sq = sum((e * e for e in diff), flint.arb(0)).nonnegative_part()
             worst = max(worst, upper(sq.sqrt()))
     return float(worst)
 

@@ -243,7 +243,8 @@ def bound_cells(model: Model, prompt: Sequence[Vector], grid: Grid, values: Sequ
                 xs = new
             worst = Fraction(0)
             for i in range(grid.n):
-                sq = sum(((xs[i][k] - _arb(values[c][i][k])) ** 2 for k in range(grid.d)), flint.arb(0))
+                diff = [xs[i][k] - _arb(values[c][i][k]) for k in range(grid.d)]
+                sq = sum((e * e for e in diff), flint.arb(0))  # arb's ** is nan on balls around 0
                 if not sq.is_finite():
                     raise BoundFailed(f"no finite enclosure at cell {c} (raise the precision)")
                 worst = max(worst, upper(sq.nonnegative_part().sqrt()))

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.evaluate import stack_balls
+from promptlimits.constructions.formats import load_model, load_prompt
 from promptlimits.constructions.universal import (
     budget, choose_params, read_params, universal_model,
 )
@@ -86,7 +87,8 @@ def test_independent_samples_stay_within_epsilon(d, n, L, eps, name):
         cell = grid_indices(d, n, p.K).index(idx)
         ref = target.exact(X) if target.exact is not None else target.values[cell]
         for i in range(n):
-            err = sum(((out[i][k] - rational(F(ref[i][k]))) ** 2 for k in range(d)), rational(0)).sqrt()
+            diff = [out[i][k] - rational(F(ref[i][k])) for k in range(d)]
+            err = sum((e * e for e in diff), rational(0)).nonnegative_part().sqrt()
             if target.exact is None:  # grid values only: add L·‖X − c̄‖ ≤ L·δ·√(dn)/2
                 err += rational(L) * rational(d * n).sqrt() / (2 * p.K)
             assert upper(err) <= eps, (X, float(upper(err)))
@@ -216,3 +218,24 @@ def test_held_back_random_targets(n, eps, L, seed):
     assert v.verdict == "holds", v.reason
     s = sample_errors(model, P, p, target, count=200, seed=seed + 1)
     assert s.max_outside + float(L) * (n ** 0.5) / (2 * p.K) <= float(eps)
+
+
+def test_cli_prompt_from_a_grid_target_file(tmp_path, capsys):
+    g = tmp_path / "g.json"
+    assert main(["construct", "universal", "--d", "1", "--n", "2", "--lipschitz", "1", "--epsilon", "1/2",
+                 "--out", str(g)]) == 0
+    capsys.readouterr()
+    p = read_params(load_model(g))
+    values = [[[str(F(1, 2) + F(j0 - j1, 4 * p.K))] for _ in range(2)] for j0, j1 in grid_indices(1, 2, p.K)]
+    tfile = tmp_path / "t.json"
+    tfile.write_text(json.dumps({"format": TARGET_FORMAT, "d": 1, "n": 2, "K": p.K, "lipschitz": "1",
+                                 "values": values}))
+    out, cert = tmp_path / "p.json", tmp_path / "c.json"
+    assert main(["construct", "prompt", str(g), str(tfile), "--out", str(out), "--epsilon", "1/2",
+                 "--certificate", str(cert), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["verdict"] == "holds" and payload["prompt_length"] == p.K ** 2
+    assert [list(map(str, t[p.layout.VAL:p.layout.OUT])) for t in load_prompt(out)] == [v[0] + v[1] for v in values]
+    assert main(["recheck", str(cert)]) == 0
+    assert main(["construct", "prompt", str(g), str(tfile), "--out", str(tmp_path / "q.json"),
+                 "--certificate", str(tmp_path / "c2.json")]) == 2
