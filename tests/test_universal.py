@@ -239,3 +239,17 @@ def test_cli_prompt_from_a_grid_target_file(tmp_path, capsys):
     assert main(["recheck", str(cert)]) == 0
     assert main(["construct", "prompt", str(g), str(tfile), "--out", str(tmp_path / "q.json"),
                  "--certificate", str(tmp_path / "c2.json")]) == 2
+
+
+@pytest.mark.slow
+def test_reproduce_e7_rows_agree_and_certificates_recheck():
+    from promptlimits.numerics.catalogue import Settings
+    from promptlimits.numerics.exp_universal import run
+
+    result = run(Settings(quick=True, certificates=True))
+    assert all(row.agree for row in result.rows)
+    assert len(result.certificates) == len(result.rows[0].details["configs"])
+    for cert in result.certificates.values():
+        assert recheck(json.loads(json.dumps(cert)))
+    tune = result.rows[1].details
+    assert tune["tuned_loss"] >= tune["constructed_loss"]
