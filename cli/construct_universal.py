@@ -7,6 +7,9 @@
   with --epsilon the bound on every cell minus its bands is proven (exit 3 when it is not
   ≤ E) and --certificate writes the ``universal`` certificate; --samples measures the error
   of the float64 torch twin on random inputs.
+
+Proving the bound costs about N² softmax terms in ball arithmetic (N = K^{dn} prompt tokens):
+about 2 s at N = 225 on one core.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from typing import Any, Callable, Sequence
 
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.numbers import parse_exact
-from promptlimits.constructions.spec import Vector
-from promptlimits.constructions.universal import UniversalParams
+from promptlimits.constructions.spec import Model, Vector
+from promptlimits.constructions.universal import UniversalParams, read_params
 
 TARGET_FORMAT = "promptlimits/grid-target@1"
 
@@ -171,8 +171,12 @@ def check_target(t: GridTarget) -> int:
     return pairs
 
 
-def construct_prompt(p: UniversalParams, target: GridTarget) -> tuple[Vector, ...]:
-    """P_f: for grid sequence c (lower corners), KEY = 2c, S = B − ‖c‖², VAL = f(c̄), zeros elsewhere."""
+def construct_prompt(p: UniversalParams | Model, target: GridTarget) -> tuple[Vector, ...]:
+    """P_f: for grid sequence c (lower corners), KEY = 2c, S = B − ‖c‖², VAL = f(c̄), zeros elsewhere.
+
+    ``p`` is the parameters or the universal model itself (read back with ``read_params``)."""
+    if isinstance(p, Model):
+        p = read_params(p)
     if (target.d, target.n, target.K) != (p.d, p.n, p.K):
         raise InputError("target: its grid does not match the model's")
     lay = p.layout

@@ -127,6 +127,7 @@ def test_wrong_grid_values_are_seen_by_the_bound():
 def test_read_params_refuses_other_models():
     p, model, _, _ = _build(1, 2, F(1), F(1, 4), "sort")
     assert read_params(model) == p
+    assert construct_prompt(model, builtin_target("sort", p)) == construct_prompt(p, builtin_target("sort", p))
     layer = model.layers[2]
     W2 = tuple(tuple(F(7) if (k, u) == (0, 0) else v for u, v in enumerate(row)) for k, row in enumerate(layer.W2))
     broken = type(model)(model.d, (model.layers[0], model.layers[1], type(layer)(layer.heads, layer.W1, layer.b1, W2, layer.b2)),
