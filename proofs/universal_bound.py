@@ -182,6 +182,8 @@ def bound_cells(model: Model, prompt: Sequence[Vector], grid: Grid, values: Sequ
         raise BoundFailed(f"the positional encodings cover {len(model.positional)} < n = {grid.n} positions")
     if grid.d > model.d:
         raise BoundFailed("the tokens' d exceeds the model width")
+    if not model.is_exact:
+        raise BoundFailed("every layer must be ReLU without layer norm (GELU or layer norm: not covered)")
     prefix = 0
     while prefix < len(model.layers) - 1 and _is_tokenwise(model.layers[prefix]):
         prefix += 1

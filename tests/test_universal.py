@@ -124,6 +124,16 @@ def test_wrong_grid_values_are_seen_by_the_bound():
     assert max(cb.cells[:5] + cb.cells[6:]) < F(1, 1000)
 
 
+def test_bound_refuses_layers_it_does_not_cover():
+    """A GELU (or layer-norm) layer is outside the evaluator: refused, never bounded as if ReLU."""
+    p, model, target, P = _build(1, 1, F(1), F(1, 5), "linear")
+    last = model.layers[2]
+    gelu = type(model)(model.d, model.layers[:2] + (type(last)(last.heads, last.W1, last.b1, last.W2, last.b2, "gelu"),),
+                       model.attention, model.score_scale, model.positional)
+    with pytest.raises(BoundFailed):
+        bound_cells(gelu, P, Grid(1, 1, p.K, p.eta), target.values, F(1))
+
+
 def test_read_params_refuses_other_models():
     p, model, _, _ = _build(1, 2, F(1), F(1, 4), "sort")
     assert read_params(model) == p
