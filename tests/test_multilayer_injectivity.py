@@ -136,3 +136,30 @@ def test_certified_lower_bound_holds_on_sampled_inputs_and_prompts(seed):
     diff_out = (twin(X, P) - twin(Xp, P)).norm(dim=-1).amax(-1)
     diff_in = (X - Xp).norm(dim=-1).amax(-1)
     assert bool((diff_out >= c * diff_in - 1e-9).all())
+
+
+def test_an_optimizer_cannot_push_the_ratio_below_the_certified_product():
+    """Adversarial: Adam minimises ‖τ_P(X) − τ_P(X')‖_∞ / ‖X − X'‖_∞ over inputs and prompts
+    projected into their balls; it never goes below Π(1 − L_s) (the sorting model at R = ρ = 1/4)."""
+    from promptlimits.numerics.ball_prompts import project
+
+    model, R, rho = sorting_model(), 0.25, 0.25
+    c = float(decide(model, F(1, 4), F(1, 4)).product)
+    twin = Twin(model)
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(8, 2, 2, generator=gen, dtype=torch.float64).mul_(0.1).requires_grad_(True)
+    D = torch.randn(8, 2, 2, generator=gen, dtype=torch.float64).mul_(0.05).requires_grad_(True)
+    P = torch.randn(8, 2, 2, generator=gen, dtype=torch.float64).mul_(0.1).requires_grad_(True)
+    opt = torch.optim.Adam([X, D, P], lr=0.01)
+    best = math.inf
+    for _ in range(60):
+        x, xp, p = project(X, R), project(X + D, R), project(P, rho)
+        num = (twin(x, p) - twin(xp, p)).norm(dim=-1).amax(-1)
+        den = (x - xp).norm(dim=-1).amax(-1).clamp_min(1e-12)
+        ratio = num / den
+        best = min(best, float(ratio.detach().min()))
+        opt.zero_grad()
+        ratio.sum().backward()
+        opt.step()
+    assert c <= best
+    assert best < 1  # the optimizer did find contracting directions: the bound is not vacuous here
