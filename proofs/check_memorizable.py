@@ -15,6 +15,7 @@ every number stored in the evidence must equal its recomputed value:
 
 from __future__ import annotations
 
+import sys
 from fractions import Fraction
 from itertools import product
 from typing import Optional, Sequence
@@ -27,6 +28,10 @@ from promptlimits.proofs.memorization import Item, constrained_items, head_sum_l
 from promptlimits.proofs.preimage import certified_injective, preimages
 from promptlimits.proofs.prompt_witness import NotVerified, PromptWitness, as_rational, exppoly_from_json
 from promptlimits.proofs.reachable import classify, left_null, sign_against_exp
+
+#: Exact rationals of any size are the point of this module (inputs are bounded by the file
+#: readers' limits); lift CPython's 4300-digit cap on int ↔ str conversion for them.
+sys.set_int_max_str_digits(0)
 
 
 def recheck(cert: dict, subj: Subjects) -> list[str]:

@@ -24,6 +24,7 @@ impossibility or leave the answer unknown.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -44,6 +45,10 @@ from promptlimits.proofs.reachable import Reachability, classify, left_null, rea
 
 #: Most preimage combinations tried for a non-injective block.
 MAX_COMBINATIONS = 1024
+
+#: Exact rationals of any size are the point of this module (inputs are bounded by the file
+#: readers' limits); lift CPython's 4300-digit cap on int ↔ str conversion for them.
+sys.set_int_max_str_digits(0)
 
 
 @dataclass(frozen=True)
@@ -229,7 +234,21 @@ class Attempt:
     evidence: dict = field(default_factory=dict)
 
 
+def _show(x: ExpPoly) -> str:
+    """x for a reason text: exact when short, else a float (the evidence keeps it exact)."""
+    if len(x.terms) <= 4 and all(abs(c.numerator) < 10**30 and c.denominator < 10**30 and r.denominator < 10**6
+                                 for r, c in x.terms):
+        return str(x)
+    return f"≈{float(x):.6g}"
+
+
 def _free_mass_candidates(g: Vector, V: Matrix, c0: Vector, e0: Sequence[ExpPoly], length: Optional[int]) -> list[ExpPoly]:
+    """Masses A to try when the equations leave A free (each is then decided exactly).
+
+    Case (b): v = c0 + e0/A, so log R(A) = log A − η·c0 − (η·e0)/A. Rational A are proposed
+    where R(A) lies well inside (1, m) (m = 2 for any length), found by bisection in ball
+    arithmetic on a log-spaced grid; ``reachable`` then decides each proposal exactly.
+    """
     case = classify(g, V)
     if case.kind == "a":
         return [ExpPoly.const(1)]
@@ -239,12 +258,56 @@ def _free_mass_candidates(g: Vector, V: Matrix, c0: Vector, e0: Sequence[ExpPoly
     eta_e = sum((e * x for e, x in zip(e0, case.eta) if x), ExpPoly())
     if eta_e.is_zero():
         out.append(ExpPoly.exp(dot(case.eta, c0)))  # A = e^{η·v} with v = c0 + e0/A, η·e0 = 0
-    powers = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
-    out += [ExpPoly.const(Fraction(2) ** k) for k in powers]
-    if length is not None:
-        out += [ExpPoly.const(Fraction(1, 2) ** k) for k in powers[1:]]
-        out += [ExpPoly.const(Fraction(3, 2) ** k) for k in range(1, 40)]
+    if length != 1:
+        m = length or 2
+        out += [ExpPoly.const(A) for A in _masses_with_ratio(dot(case.eta, c0), eta_e, m)]
     return out
+
+
+def _masses_with_ratio(s: Fraction, beta: ExpPoly, m: int) -> list[Fraction]:
+    """Rational A with log A − s − β/A ≈ log((1 + m)/2) (proposals only; never decides).
+
+    In x = log A the gap x − s − β·e^{−x} − t is scanned around x = s + t and x = log|β| (its
+    turning point) and bisected at every sign change, in ball arithmetic (huge exponents are
+    fine); each root becomes the dyadic rational nearest e^x.
+    """
+    import flint
+
+    from promptlimits.proofs import interval
+
+    with interval.precision(160):
+        b = beta.ball(160)
+        if not b.is_finite():
+            return []
+        t = flint.arb((1 + m) / 2).log()
+        sa = interval.rational(s, 160)
+
+        def gap(x: flint.arb) -> flint.arb:
+            return x - sa - b * (-x).exp() - t
+
+        centers = [sa + t]
+        if b != 0 and b.abs_lower() > 0:
+            centers.append(b.abs_lower().log())
+        out: list[Fraction] = []
+        for c in centers:
+            xs = [c + j for j in range(-300, 301)]
+            vals = [gap(x).mid() for x in xs]
+            for (x1, v1), (x2, v2) in zip(zip(xs, vals), zip(xs[1:], vals[1:])):
+                if not (v1.is_finite() and v2.is_finite()) or (v1 > 0) == (v2 > 0):
+                    continue
+                for _ in range(100):
+                    mid = (x1 + x2) / 2
+                    vm = gap(mid).mid()
+                    if (vm > 0) == (v1 > 0):
+                        x1, v1 = mid, vm
+                    else:
+                        x2 = mid
+                A = ((x1 + x2) / 2).exp().mid()
+                if A.is_finite() and A > 0:
+                    out.append(interval.lower(A))
+                if len(out) >= 4:
+                    return out
+        return out
 
 
 def decide_shared(g: Vector, V: Matrix, cs: Sequence[Vector], es: Sequence[Sequence[ExpPoly]],
@@ -259,7 +322,7 @@ def decide_shared(g: Vector, V: Matrix, cs: Sequence[Vector], es: Sequence[Seque
     if sol.kind == "pinned":
         A = sol.A
         if A.sign() <= 0:
-            return Attempt("refuted", f"the equations force A = {A} ≤ 0 (a = 1/A ≤ 0)",
+            return Attempt("refuted", f"the equations force A = {_show(A)} ≤ 0 (a = 1/A ≤ 0)",
                            evidence={"kind": "nonpositive", "pivot": sol.pivot, "A": exppoly_to_json(A)})
         if relaxed:
             return Attempt("unknown", "the relaxation is feasible")
@@ -268,7 +331,7 @@ def decide_shared(g: Vector, V: Matrix, cs: Sequence[Vector], es: Sequence[Seque
         if reach.status == "reachable":
             return Attempt("witness", reach.reason, reach.witness)
         if reach.status == "unreachable":
-            return Attempt("refuted", f"A = {A} is forced, and (A, v) is not reachable: {reach.reason}",
+            return Attempt("refuted", f"A = {_show(A)} is forced, and (A, v) is not reachable: {reach.reason}",
                            evidence={"kind": "unreachable", "pivot": sol.pivot, "A": exppoly_to_json(A),
                                      "case": reach.case, "violation": reach.violation})
         return Attempt("unknown", reach.reason)
@@ -279,9 +342,10 @@ def decide_shared(g: Vector, V: Matrix, cs: Sequence[Vector], es: Sequence[Seque
         w = tuple(A * c + e for c, e in zip(cs[0], es[0]))
         reach = reachable(g, V, A, w, length)
         if reach.status == "reachable":
-            return Attempt("witness", f"A is free; A = {A}: {reach.reason}", reach.witness)
+            return Attempt("witness", f"A is free; A = {_show(A)}: {reach.reason}", reach.witness)
         tried.append(reach)
-    return Attempt("unknown", f"A is free but no tried A gave a reachable (A, v) ({tried[-1].reason})")
+    last = f" ({tried[-1].reason})" if tried else ""
+    return Attempt("unknown", f"A is free but no tried A gave a reachable (A, v){last}")
 
 
 # ----------------------------------------------------------------------------- the decision

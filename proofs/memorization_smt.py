@@ -57,7 +57,10 @@ def relaxed_query(layer: Layer, V: Matrix, q: Vector, targets: Sequence[Vector],
         if r_ not in consts:
             E = z3.Real(f"exp_{len(consts)}")
             ball = interval.exp_sum(((r_, Fraction(1)),), BOUND_BITS)
-            s.add(E >= Q(interval.lower(ball)), E <= Q(interval.upper(ball)))
+            if ball.is_finite():
+                s.add(E >= Q(interval.lower(ball)), E <= Q(interval.upper(ball)))
+            else:  # beyond arb's reach at this precision: keep only E > 0 (still sound for unsat)
+                s.add(E > 0)
             consts[r_] = E
         return consts[r_]
 

@@ -259,10 +259,10 @@ def _case_b(g: Sequence[Fraction], eta: Vector, A: ExpPoly, w: Sequence[ExpPoly]
                                     PromptWitness(tokens=(SymToken(p0, zero),) * m))
         with interval.precision(128):
             R = A.ball(128) * (-sigma.ball(128)).exp()
+        if not R.is_finite() or R.upper() > MAX_WITNESS_TOKENS:
+            return Reachability("unknown", "b", "A > e^(eta.v), but the prompt needs more than "
+                                f"{MAX_WITNESS_TOKENS} tokens or A/e^(eta.v) cannot be sized; no witness is written out")
         m = max(2, int(interval.upper(R)) + 1)
-        if m > MAX_WITNESS_TOKENS:
-            return Reachability("unknown", "b", f"reachable only with about {m} tokens or more; "
-                                f"witnesses longer than {MAX_WITNESS_TOKENS} tokens are not written out")
     sm = sign_against_exp(A, sigma, m)
     if sm is None:
         return Reachability("unknown", "b", f"A and {m}·e^(eta.v) agree to 4096 bits and eta.v is irrational")
