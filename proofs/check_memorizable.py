@@ -24,7 +24,7 @@ from promptlimits.constructions.evaluate import dot, matvec, score_matrix, value
 from promptlimits.constructions.numbers import format_exact
 from promptlimits.proofs.certificate import CheckFailed, Subjects
 from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
-from promptlimits.proofs.memorization import Item, constrained_items, head_sum_left_null, prompt_free, verify_witness
+from promptlimits.proofs.memorization import Item, constrained_items, equations, head_sum_left_null, prompt_free, verify_witness
 from promptlimits.proofs.preimage import certified_injective, preimages
 from promptlimits.proofs.prompt_witness import NotVerified, PromptWitness, as_rational, exppoly_from_json
 from promptlimits.proofs.reachable import classify, left_null, sign_against_exp
@@ -166,6 +166,9 @@ def _refutation(reason: dict, g, V, cs, es, length: Optional[int], relaxed: bool
         if residual.is_zero() or exppoly_from_json(reason["residual"]) != residual:
             raise CheckFailed("the stated residual is zero or differs from the recomputed one")
         return
+    if kind == "free-mass-ratio":
+        _free_mass_ratio(reason, g, V, cs, es, length, relaxed)
+        return
     if kind not in ("nonpositive", "unreachable"):
         raise CheckFailed(f"unknown refutation {kind!r}")
     alpha, beta = _equation(reason["pivot"], V, cs, es)
@@ -183,6 +186,22 @@ def _refutation(reason: dict, g, V, cs, es, length: Optional[int], relaxed: bool
     if A.sign() <= 0:
         raise CheckFailed("an unreachability refutation needs A > 0")
     _violation(reason["violation"], g, V, A, tuple(A * c + e for c, e in zip(cs[0], es[0])), length)
+
+
+def _free_mass_ratio(reason: dict, g, V, cs, es, length: Optional[int], relaxed: bool) -> None:
+    """Every equation reads 0 = 0 (A free), g = Vᵀη, β = η·e0 < 0 and (−β)·e^{1−η·c0} > m."""
+    if relaxed or length is None or reason["length"] != length:
+        raise CheckFailed("the free-mass bound needs Lemma 2 with the certificate's fixed prompt length")
+    if any(e.alpha != 0 or not e.beta.is_zero() for e in equations(cs, es, left_null(V))):
+        raise CheckFailed("A is not free: some equation constrains it")
+    case = classify(g, V)
+    eta = tuple(Fraction(x) for x in reason["eta"])
+    if case.kind != "b" or eta != case.eta:
+        raise CheckFailed("g is not a non-zero vector of row(V), or η is not the recomputed solution of Vᵀη = g")
+    s = dot(eta, cs[0])
+    beta = sum((e * x for e, x in zip(es[0], eta) if x), ExpPoly())
+    if beta.sign() >= 0 or ((-beta).shift(1 - s) - length).sign() <= 0:
+        raise CheckFailed("the bound (−η·e0)·e^(1 − η·c0) > m does not hold")
 
 
 def _violation(vio: dict, g, V, A: ExpPoly, w: Sequence[ExpPoly], length: Optional[int]) -> None:

@@ -264,6 +264,27 @@ def _free_mass_candidates(g: Vector, V: Matrix, c0: Vector, e0: Sequence[ExpPoly
     return out
 
 
+def _free_mass_floor(g: Vector, V: Matrix, c0: Vector, e0: Sequence[ExpPoly], length: Optional[int]) -> Optional[Attempt]:
+    """A free, case (b), fixed length m: refute every A at once when R(A) > m for all A > 0.
+
+    With s = η·c0 and β = η·e0, log R(A) = log A − s − β/A. For β < 0 this is minimal at
+    A = −β, so R(A) ≥ (−β)·e^{1−s} for every A > 0; when that exceeds m, no A is reachable
+    with m tokens (m tokens give R ≤ m, and m = 1 gives R = 1). Decided exactly:
+    (−β)·e^{1−s} − m is an exp-polynomial.
+    """
+    if length is None:
+        return None
+    case = classify(g, V)
+    if case.kind != "b":
+        return None
+    s = dot(case.eta, c0)
+    beta = sum((e * x for e, x in zip(e0, case.eta) if x), ExpPoly())
+    if beta.sign() >= 0 or ((-beta).shift(1 - s) - length).sign() <= 0:
+        return None
+    return Attempt("refuted", f"A is free, but A/e^(eta.v) ≥ (−eta·e0)·e^(1 − eta·c0) > {length} for every A > 0",
+                   evidence={"kind": "free-mass-ratio", "eta": [format_exact(x) for x in case.eta], "length": length})
+
+
 def _masses_with_ratio(s: Fraction, beta: ExpPoly, m: int) -> list[Fraction]:
     """Rational A with log A − s − β/A ≈ log((1 + m)/2) (proposals only; never decides).
 
@@ -337,6 +358,9 @@ def decide_shared(g: Vector, V: Matrix, cs: Sequence[Vector], es: Sequence[Seque
         return Attempt("unknown", reach.reason)
     if relaxed:
         return Attempt("unknown", "the relaxation is feasible (A free)")
+    floor = _free_mass_floor(g, V, cs[0], es[0], length)
+    if floor is not None:
+        return floor
     tried: list[Reachability] = []
     for A in _free_mass_candidates(g, V, cs[0], es[0], length):
         w = tuple(A * c + e for c, e in zip(cs[0], es[0]))

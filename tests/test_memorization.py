@@ -228,6 +228,26 @@ def test_exp_trap():
     close_to_targets(model, ds2, verdicts[2][0])
 
 
+def _free_mass_dataset():
+    # One example [x, q] with q = e1, x ⊥ g: B = 2, B·u = x + q (V = I), so A is free.
+    # With c0 = z − q = (0, −5, −5): s = η·c0 = g·c0 = −10 and β = η·e0 = g·(2c0 − x − q) = −20.
+    # log R(A) = log A + 10 + 20/A ≥ log 20 + 11 ≈ 14 (at A = 20): R ≥ 1.2·10⁶ for every A.
+    model = one_head_model(G_ZERO_SCORES, eye(3))
+    X = INPUTS[0]
+    z = (F(1), F(-5), F(-5))
+    return model, Dataset(3, (Example(X, (None, forward(model.layers[0], z))),))
+
+
+def test_free_mass_floor_refutes_a_fixed_length():
+    model, ds = _free_mass_dataset()
+    for m in (1, 2, 7):
+        dec, cert = certify(model, ds, m)
+        assert dec.verdict == "not-memorizable" and recheck(cert)
+        assert dec.evidence["combinations"][0]["reason"]["kind"] == "free-mass-ratio"
+    # any length: a prompt of about 1.2·10⁶ tokens or more exists, but is not written out
+    assert decide(model, ds).verdict == "unknown"
+
+
 # ----------------------------------------------------------------------------- relaxations
 
 
@@ -348,9 +368,10 @@ def _certificates():
     yield certify(one_head_model(G_ZERO_SCORES, eye(3)), Dataset(3, (
         Example(INPUTS[0], (None, (F(0), F(0), F(0)))), Example(INPUTS[1], (None, (F(1), F(0), F(0)))),
         Example(INPUTS[2], (None, (F(0), F(5), F(0)))))))[1]
+    yield certify(*_free_mass_dataset(), 2)[1]  # A free, R(A) > 2 for every A
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(7))
 def test_every_tampered_number_fails_recheck(index):
     cert = list(_certificates())[index]
     assert recheck(cert)
