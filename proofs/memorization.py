@@ -242,26 +242,28 @@ def _show(x: ExpPoly) -> str:
     return f"≈{float(x):.6g}"
 
 
-def _free_mass_candidates(g: Vector, V: Matrix, c0: Vector, e0: Sequence[ExpPoly], length: Optional[int]) -> list[ExpPoly]:
-    """Masses A to try when the equations leave A free (each is then decided exactly).
+def _free_mass_candidates(g: Vector, V: Matrix, c0: Vector, e0: Sequence[ExpPoly], length: Optional[int]):
+    """Masses A to try, lazily, when the equations leave A free (each is then decided exactly).
 
-    Case (b): v = c0 + e0/A, so log R(A) = log A − η·c0 − (η·e0)/A. Rational A are proposed
-    where R(A) lies well inside (1, m) (m = 2 for any length), found by bisection in ball
-    arithmetic on a log-spaced grid; ``reachable`` then decides each proposal exactly.
+    Case (b): v = c0 + e0/A, so log R(A) = log A − η·c0 − (η·e0)/A. After the cheap guesses,
+    rational A are proposed where R(A) lies well inside (1, m) (m = 2 for any length), found
+    by bisection in ball arithmetic; ``reachable`` then decides each proposal exactly.
     """
     case = classify(g, V)
     if case.kind == "a":
-        return [ExpPoly.const(1)]
+        yield ExpPoly.const(1)
+        return
     if case.kind == "c":
-        return [ExpPoly.const(length or 1)]
-    out = []
+        yield ExpPoly.const(length or 1)
+        return
     eta_e = sum((e * x for e, x in zip(e0, case.eta) if x), ExpPoly())
     if eta_e.is_zero():
-        out.append(ExpPoly.exp(dot(case.eta, c0)))  # A = e^{η·v} with v = c0 + e0/A, η·e0 = 0
+        yield ExpPoly.exp(dot(case.eta, c0))  # A = e^{η·v} with v = c0 + e0/A, η·e0 = 0
     if length != 1:
-        m = length or 2
-        out += [ExpPoly.const(A) for A in _masses_with_ratio(dot(case.eta, c0), eta_e, m)]
-    return out
+        for k in (0, 4, 16):
+            yield ExpPoly.const(Fraction(2) ** k)
+        for A in _masses_with_ratio(dot(case.eta, c0), eta_e, length or 2):
+            yield ExpPoly.const(A)
 
 
 def _free_mass_floor(g: Vector, V: Matrix, c0: Vector, e0: Sequence[ExpPoly], length: Optional[int]) -> Optional[Attempt]:
