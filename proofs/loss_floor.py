@@ -48,11 +48,15 @@ from promptlimits.proofs import interval, linalg
 from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
 
 BITS = 96
-MAX_LEAVES = 3000
+MAX_LEAVES = 1000
 #: Work budget of the search (leaves × (N² + N)·d interval operations); large datasets get
 #: fewer leaves, hence a sound but looser floor.
 WORK = 1_000_000
-TOLERANCE = Fraction(1, 10**4)
+TOLERANCE = Fraction(1, 10**3)
+#: Absolute slack of the stopping rule (a minimum at 0 is never met relatively) and the
+#: narrowest leaf that is still split.
+ABSOLUTE = Fraction(1, 2**40)
+NARROWEST = Fraction(1, 2**40)
 #: Significant digits of the reported floor (rounded down, so it stays a proven floor).
 DIGITS = 20
 
@@ -198,12 +202,14 @@ def point_upper_bound(prob: Problem, t: Fraction) -> Fraction:
 
 def branch_and_bound(prob: Problem, max_leaves: int = MAX_LEAVES, tol: Fraction = TOLERANCE) -> tuple[list[Fraction], list[Fraction]]:
     """Best-first bisection of [0, 1]; returns (breakpoints 0 = b_0 < … < b_n = 1, lower bound
-    of F on each [b_k, b_{k+1}])."""
+    of F on each [b_k, b_{k+1}]). Stops when the least leaf bound is within ``tol`` (relative)
+    plus ABSOLUTE of the best point value, when the least leaf is NARROWEST wide, or when
+    ``max_leaves`` leaves exist."""
     best = min(point_upper_bound(prob, t) for t in (Fraction(0), Fraction(1, 2), Fraction(1)))
     heap = [(leaf_lower_bound(prob, Fraction(0), Fraction(1)), Fraction(0), Fraction(1))]
     while len(heap) < max_leaves:
         low, t0, t1 = heap[0]
-        if low >= best - tol * best:
+        if low >= best - tol * best - ABSOLUTE or t1 - t0 <= NARROWEST:
             break
         heapq.heappop(heap)
         mid = (t0 + t1) / 2
