@@ -113,3 +113,13 @@ def test_a_crashing_check_is_a_disagreement_and_a_hang_is_cut(monkeypatch):
     assert whats[0].startswith("raised ZeroDivisionError: planted")
     assert whats[1].startswith("raised CheckTimeout")
     assert len(record["fixtures"]) == 2
+
+
+@pytest.mark.slow
+def test_deep_campaign_has_no_disagreement_in_the_layer_checks():
+    """Larger sizes and 10^±12 factors (the deep profile), with the ci run's checks except the
+    LoRA construction, which takes over 120 s on some deep instances with irrational features
+    (an open performance finding: seed 2026, e.g. example 55)."""
+    checks = tuple(c for c in LAYER_CHECKS if c != "lora_exact")
+    summary = fc.run_campaign(110, seed=2026, profile="deep", checks=checks).summary()
+    assert summary["found"] == []
