@@ -299,7 +299,9 @@ class ExpFrac:
         while interval.sign_of(den) == 0:  # tighten until the denominator excludes 0
             bits *= 2
             den = self.den.ball(bits)
-        return self.num.ball(bits) / den
+        num = self.num.ball(bits)
+        with interval.precision(bits):
+            return num / den
 
     def __float__(self) -> float:
         return interval.to_float(self.ball(80))

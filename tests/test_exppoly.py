@@ -170,3 +170,11 @@ def test_relu(n, d):
     assert r >= 0
     assert r == (x if x.sign() > 0 else 0)
     assert relu(x) - relu(-x) == x
+
+
+def test_quotient_ball_is_as_tight_as_the_requested_precision():
+    """ExpFrac.ball(bits) divides at ``bits`` bits, not at flint's default 53."""
+    x = ExpFrac(ExpPoly.exp(1), ExpPoly.exp(Fraction(1, 3)) + 1)
+    for bits in (64, 200, 600):
+        ball = x.ball(bits)
+        assert float(ball.rad()) < abs(float(ball.mid())) * 2.0 ** -(bits - 8)
