@@ -15,38 +15,17 @@ import pytest
 from promptlimits.numerics import fuzz_campaign as fc
 from promptlimits.numerics.fuzz_checks import CHECKS
 
-#: Checks whose layer has open findings of this campaign (see the xfail reason below): the
-#: memorizability decision (and the certificates and witnesses that come from it) and the
-#: loss floor. Every other check runs in the default suite.
-OPEN_FINDINGS = ("memorization_verdict", "witness_reproduces", "recheck_certificate", "floor_not_beaten")
-LAYER_CHECKS = tuple(c for c in CHECKS if c not in OPEN_FINDINGS)
-
-
-def _strip(records):
-    """Records without timings (the only part that may differ between runs)."""
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
-
 
 def test_ci_campaign_of_200_examples_has_no_disagreement():
-    result = fc.run_campaign(200, seed=2026, profile="ci", checks=LAYER_CHECKS)
+    """Every registered check (exact, torch, metamorphic, decisions, certificates, SMT, floor, LoRA)."""
+    result = fc.run_campaign(200, seed=2026, profile="ci")
     summary = result.summary()
     assert summary["examples"] == 200
     assert summary["found"] == []
     assert summary["disagreements"] == 0
     assert set(summary["families"]) == set(fc.FAMILY_ORDER)
     assert summary["verdicts"]["prompt-meets-targets: yes"] >= 200 // len(fc.FAMILY_ORDER)
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "open findings of this campaign (seed 2026, e.g. examples 0, 11, 31, 60): memorization.decide runs "
-    "past its time limit or raises ValueError (a >4300-digit prompt length formatted in reachable._case_b; "
-    "arb man_exp of a non-finite ball) on one-layer instances with d <= 3, and loss_floor ran 10 s "
-    "on a near-degenerate instance; fixtures in tests/fixtures/open/, or "
-    "`promptlimits fuzz --examples 200 --seed 2026 --out DIR`"))
-def test_ci_campaign_of_200_examples_with_every_check_has_no_disagreement():
-    summary = fc.run_campaign(200, seed=2026, profile="ci").summary()
-    assert summary["found"] == []
+    assert summary["verdicts"]["memorizable: memorizable"] > 0 and summary["verdicts"]["invertible: not-injective"] > 0
 
 
 def test_a_flipped_sign_test_is_found(monkeypatch):
@@ -117,9 +96,8 @@ def test_a_crashing_check_is_a_disagreement_and_a_hang_is_cut(monkeypatch):
 
 @pytest.mark.slow
 def test_deep_campaign_has_no_disagreement_in_the_layer_checks():
-    """Larger sizes and 10^±12 factors (the deep profile), with the ci run's checks except the
-    LoRA construction, which takes over 120 s on some deep instances with irrational features
+    """Larger sizes and 10^±12 factors (the deep profile), every check except the LoRA construction, which takes over 120 s on some deep instances with irrational features
     (an open performance finding: seed 2026, e.g. example 55)."""
-    checks = tuple(c for c in LAYER_CHECKS if c != "lora_exact")
+    checks = tuple(c for c in CHECKS if c != "lora_exact")
     summary = fc.run_campaign(110, seed=2026, profile="deep", checks=checks).summary()
     assert summary["found"] == []
