@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Optional
 
 from promptlimits import __version__
@@ -24,6 +25,23 @@ EMBED_LIMIT = 1 << 20
 
 class CheckFailed(Exception):
     """A certificate did not re-verify; the message says which check failed."""
+
+
+def exact_number(text: object) -> Fraction:
+    """An evidence number: an exact string ("3", "-1/2", "0.25"); anything else fails the check."""
+    if not isinstance(text, str):
+        raise CheckFailed(f"expected an exact number string, got {type(text).__name__} {text!r}"[:200])
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise CheckFailed(f"not an exact number: {text!r}"[:200]) from None
+
+
+def exact_vector(items: object, d: Optional[int] = None, what: str = "vector") -> tuple[Fraction, ...]:
+    """A list of exact number strings (of length ``d`` when given)."""
+    if not isinstance(items, list) or (d is not None and len(items) != d):
+        raise CheckFailed(f"{what}: expected a list of {d if d is not None else 'exact'} numbers")
+    return tuple(exact_number(x) for x in items)
 
 
 def _subject(obj: dict, path: Optional[str]) -> dict:

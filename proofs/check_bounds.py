@@ -26,7 +26,7 @@ from promptlimits.constructions.decompose import decompose
 from promptlimits.proofs.bounds import (
     check_model, complete_preimages, lora_rank, positions, prompt_bound,
 )
-from promptlimits.proofs.certificate import CheckFailed, Subjects
+from promptlimits.proofs.certificate import CheckFailed, Subjects, exact_number, exact_vector
 from promptlimits.proofs.exppoly import ExpFrac
 from promptlimits.proofs.loss_floor import (
     DIGITS, check_enclosure, leaf_lower_bound, problem, reference, round_down, shared_query,
@@ -38,14 +38,8 @@ from promptlimits.proofs.preimage import forward
 WIDTH_BITS = 40
 
 
-def _q(text: object) -> Fraction:
-    if not isinstance(text, str):
-        raise CheckFailed(f"expected an exact number string, got {text!r}")
-    return Fraction(text)
 
 
-def _vec(v: list) -> tuple[Fraction, ...]:
-    return tuple(_q(x) for x in v)
 
 
 def recheck(cert: dict, subj: Subjects) -> list[str]:
@@ -61,7 +55,7 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
         raise CheckFailed("constrained positions differ from the dataset's")
     checked.append(f"{len(pairs)} constrained positions")
 
-    stored = [None if s is None else [_vec(z) for z in s] for s in ev["preimages"]]
+    stored = [None if s is None else [exact_vector(z) for z in s] for s in ev["preimages"]]
     if len(stored) != len(pairs):
         raise CheckFailed("one preimage set per constrained position expected")
     for (e, i), s in zip(pairs, stored):
@@ -89,7 +83,7 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
 
 
 def _recheck_floor(model, dataset, entry: dict) -> list[str]:
-    value = _q(entry["value"])
+    value = exact_number(entry["value"])
     ev = entry["evidence"]
     if ev is None:
         if value != 0:
@@ -102,12 +96,12 @@ def _recheck_floor(model, dataset, entry: dict) -> list[str]:
     except ValueError as err:
         raise CheckFailed(f"spectral-norm certificate: {err}") from None
     L = c1 * c2
-    if L != _q(ev["lipschitz"]) or not L < 1:
+    if L != exact_number(ev["lipschitz"]) or not L < 1:
         raise CheckFailed("Lipschitz bound differs from c1·c2 or is not below 1")
     q, pairs = shared_query(model, dataset)
-    if q is None or _vec(ev["query"]) != q or [list(p) for p in pairs] != ev["positions"]:
+    if q is None or exact_vector(ev["query"]) != q or [list(p) for p in pairs] != ev["positions"]:
         raise CheckFailed("the constrained positions do not share the stated query")
-    zs = [_vec(z) for z in ev["z"]]
+    zs = [exact_vector(z) for z in ev["z"]]
     for (e, i), z in zip(pairs, zs):
         if forward(layer, z) != dataset.examples[e].target[i]:
             raise CheckFailed("a stored z_i does not satisfy f(z_i) = y_i")
@@ -116,8 +110,8 @@ def _recheck_floor(model, dataset, entry: dict) -> list[str]:
     bits = ev["bits"]
     if not isinstance(bits, int) or not 16 <= bits <= 4096:
         raise CheckFailed("bits must be an integer in [16, 4096]")
-    B_enc = [(_q(lo), _q(hi)) for lo, hi in ev["B_enclosures"]]
-    u_enc = [tuple((_q(lo), _q(hi)) for lo, hi in u) for u in ev["u_enclosures"]]
+    B_enc = [(exact_number(lo), exact_number(hi)) for lo, hi in ev["B_enclosures"]]
+    u_enc = [tuple((exact_number(lo), exact_number(hi)) for lo, hi in u) for u in ev["u_enclosures"]]
     if len(B_enc) != len(pairs) or len(u_enc) != len(pairs):
         raise CheckFailed("one enclosure per constrained position expected")
     for lo, hi in B_enc + [x for u in u_enc for x in u]:
@@ -129,12 +123,12 @@ def _recheck_floor(model, dataset, entry: dict) -> list[str]:
             raise CheckFailed(f"B enclosure of example {e} is wrong")
         if len(u) != model.d or not all(check_enclosure(x, lo, hi) for x, (lo, hi) in zip(part.u, u)):
             raise CheckFailed(f"u enclosure of example {e} is wrong")
-    B_ref = _q(ev["B_reference"])
+    B_ref = exact_number(ev["B_reference"])
     if B_ref != reference(B_enc):
         raise CheckFailed("B_reference is not the rounded lower enclosure of B_1")
     prob = problem(model, zs, q, bits, B_enc, u_enc, B_ref)
-    breaks = [_q(t) for t in ev["breakpoints"]]
-    lows = [_q(x) for x in ev["leaf_lower_bounds"]]
+    breaks = [exact_number(t) for t in ev["breakpoints"]]
+    lows = [exact_number(x) for x in ev["leaf_lower_bounds"]]
     if breaks[0] != 0 or breaks[-1] != 1 or any(b <= a for a, b in zip(breaks, breaks[1:])):
         raise CheckFailed("breakpoints do not partition [0, 1]")
     if len(lows) != len(breaks) - 1:
@@ -143,10 +137,10 @@ def _recheck_floor(model, dataset, entry: dict) -> list[str]:
         if leaf_lower_bound(prob, t0, t1) != low:
             raise CheckFailed(f"leaf [{t0}, {t1}]: lower bound differs from the recomputation")
     inner = min(lows)
-    if _q(ev["inner_minimum"]) != inner:
+    if exact_number(ev["inner_minimum"]) != inner:
         raise CheckFailed("inner minimum is not the least leaf bound")
     expected = round_down((1 - L) ** 2 * inner, DIGITS)
-    if _q(ev["floor"]) != expected or value != expected:
+    if exact_number(ev["floor"]) != expected or value != expected:
         raise CheckFailed("floor differs from round_down((1 − L)² · inner minimum)")
     return [
         f"spectral norms: L = {float(L):.6g} < 1",

@@ -17,9 +17,8 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 
-from promptlimits.proofs.certificate import CheckFailed, Subjects
+from promptlimits.proofs.certificate import CheckFailed, Subjects, exact_number, exact_vector
 from promptlimits.proofs import monotone
 from promptlimits.proofs.norms import recheck_norm_json
 from promptlimits.proofs.regions import Block, Budget, Pieces, arrangement, region_count, violates, column_vector
@@ -27,19 +26,6 @@ from promptlimits.proofs.regions import Block, Budget, Pieces, arrangement, regi
 CLAIM = "invertible"
 
 
-def _num(text: object) -> Fraction:
-    if not isinstance(text, str):
-        raise CheckFailed(f"expected an exact number string, got {type(text).__name__}")
-    try:
-        return Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise CheckFailed(f"not an exact number: {text!r}") from None
-
-
-def _vec(items: object, d: int, what: str) -> tuple[Fraction, ...]:
-    if not isinstance(items, list) or len(items) != d:
-        raise CheckFailed(f"{what}: expected a list of {d} numbers")
-    return tuple(_num(x) for x in items)
 
 
 def recheck(cert: dict, subj: Subjects) -> list[str]:
@@ -62,7 +48,7 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
             c2 = recheck_norm_json(layer.W2, ev["W2"])
         except ValueError as err:
             raise CheckFailed(f"norm bound: {err}") from None
-        if _num(ev["product"]) != c1 * c2:
+        if exact_number(ev["product"]) != c1 * c2:
             raise CheckFailed("claimed norm product differs from c1·c2")
         if not c1 * c2 < 1:
             raise CheckFailed(f"norm product {c1 * c2} is not < 1")
@@ -74,7 +60,7 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
         pair = ev["collision"]
         if not isinstance(pair, list) or len(pair) != 2:
             raise CheckFailed("collision must be a pair of points")
-        x, x2 = (_vec(p, block.d, "collision point") for p in pair)
+        x, x2 = (exact_vector(p, block.d, "collision point") for p in pair)
         if x == x2:
             raise CheckFailed("collision points are equal")
         if block(x) != block(x2):
@@ -87,12 +73,12 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
         rows = ev["P"]
         if not isinstance(rows, list) or len(rows) != d:
             raise CheckFailed("P must be a d×d matrix")
-        p = tuple(_vec(row, d, "P row") for row in rows)
-        lam = _vec(ev["lambda"], block.r, "lambda")
+        p = tuple(exact_vector(row, d, "P row") for row in rows)
+        lam = exact_vector(ev["lambda"], block.r, "lambda")
         pivots = monotone.check(block, p, lam)
         if pivots is None:
             raise CheckFailed("(P, λ) is not a strong-monotonicity certificate (P ≻ 0, λ ≥ 0, P·W2[:, j] = λ_j W1[j]ᵀ)")
-        if _vec(ev["pivots"], d, "pivots") != pivots:
+        if exact_vector(ev["pivots"], d, "pivots") != pivots:
             raise CheckFailed("claimed LDLᵀ pivots of P differ from the recomputed ones")
         return [f"layer {index}: P ≻ 0 (LDLᵀ pivots all > 0), λ ≥ 0 and P·W2[:, j] = λ_j W1[j]ᵀ for every unit",
                 "⟨P(f(x) − f(y)), x − y⟩ ≥ ‖x − y‖²_P: f strongly monotone, hence injective"]
@@ -108,7 +94,7 @@ def _recheck_exact(ev: dict, block: Block, index: int) -> list[str]:
     d = block.d
     if isinstance(ev["hyperplanes"], bool) or ev["hyperplanes"] != arr.size:
         raise CheckFailed(f"{ev['hyperplanes']} hyperplanes claimed, the model has {arr.size}")
-    points = [_vec(p, d, "region point") for p in ev["regions"]]
+    points = [exact_vector(p, d, "region point") for p in ev["regions"]]
     masks = []
     for p in points:
         m = arr.mask(p)
@@ -132,8 +118,8 @@ def _recheck_exact(ev: dict, block: Block, index: int) -> list[str]:
     dets = [pieces.det(m) for m in masks]
     if any(x == 0 for x in dets) or len({x > 0 for x in dets}) != 1:
         raise CheckFailed("pieces are not coherently oriented")
-    y = _vec(ev["y"], d, "y")
-    pre = _vec(ev["preimage"], d, "preimage")
+    y = exact_vector(ev["y"], d, "y")
+    pre = exact_vector(ev["preimage"], d, "preimage")
     if block(pre) != y:
         raise CheckFailed("f(preimage) ≠ y")
     outside = ev["outside"]

@@ -17,19 +17,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 from promptlimits.constructions.evaluate import score_matrix, value_matrix
-from promptlimits.proofs.certificate import CheckFailed, Subjects
+from promptlimits.proofs.certificate import CheckFailed, Subjects, exact_number
 from promptlimits.proofs.norms import recheck_norm_json
 
 CLAIM = "layers"
-
-
-def _num(text: object) -> Fraction:
-    if not isinstance(text, str):
-        raise CheckFailed(f"expected an exact number string, got {type(text).__name__}")
-    try:
-        return Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise CheckFailed(f"not an exact number: {text!r}") from None
 
 
 def _sq(v) -> Fraction:
@@ -44,14 +35,14 @@ def _norm(w, entry: dict, what: str) -> Fraction:
 
 
 def _root_bound(claimed: object, square: Fraction, what: str) -> Fraction:
-    c = _num(claimed)
+    c = exact_number(claimed)
     if c < 0 or c * c < square:
         raise CheckFailed(f"{what}: {c} is not an upper bound of the norm")
     return c
 
 
 def _same(claimed: object, value: Fraction, what: str) -> None:
-    if _num(claimed) != value:
+    if exact_number(claimed) != value:
         raise CheckFailed(f"{what}: claimed {claimed}, recomputed {value}")
 
 
@@ -64,7 +55,7 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
     for i, layer in enumerate(model.layers):
         if layer.activation != "relu" or layer.norm is not None:
             raise CheckFailed(f"layer {i} is outside the theorem (GELU or layer norm)")
-    R0, rho = _num(ev["input_radius"]), _num(ev["prompt_radius"])
+    R0, rho = exact_number(ev["input_radius"]), exact_number(ev["prompt_radius"])
     if R0 < 0 or rho < 0:
         raise CheckFailed("negative radius")
     if model.positional is None:

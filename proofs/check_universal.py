@@ -14,16 +14,12 @@ from fractions import Fraction
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.spec import check_prompt
 from promptlimits.constructions.universal_prompt import GridTarget, check_target
-from promptlimits.proofs.certificate import CheckFailed, Subjects
+from promptlimits.proofs.certificate import CheckFailed, Subjects, exact_number
 from promptlimits.proofs.universal_bound import BoundFailed, Grid, bound_cells
 
 MAX_BITS = 4096
 
 
-def _q(text: object) -> Fraction:
-    if not isinstance(text, str):
-        raise CheckFailed(f"expected an exact number string, got {text!r}")
-    return Fraction(text)
 
 
 def _int(value: object, what: str) -> int:
@@ -40,17 +36,17 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
     bits = _int(ev["bits"], "bits")
     if bits > MAX_BITS:
         raise CheckFailed(f"bits: {bits} exceeds {MAX_BITS}")
-    eta, L, eps = _q(ev["eta"]), _q(ev["lipschitz"]), _q(ev["epsilon"])
+    eta, L, eps = exact_number(ev["eta"]), exact_number(ev["lipschitz"]), exact_number(ev["epsilon"])
     if not 0 < eta < Fraction(1, K):
         raise CheckFailed("the band width must satisfy 0 < eta < 1/K")
     if L <= 0 or eps <= 0:
         raise CheckFailed("lipschitz and epsilon must be positive")
     grid = Grid(d, n, K, eta)
     checked = [f"grid K = {K} on [0,1]^({d}x{n}), bands of width {eta}"]
-    if _q(ev["bands_measure"]) != grid.bands_measure():
+    if exact_number(ev["bands_measure"]) != grid.bands_measure():
         raise CheckFailed("the band measure is not dn(K-1)eta")
     checked.append(f"bands measure <= {grid.bands_measure()}")
-    values = tuple(tuple(tuple(_q(v) for v in tok) for tok in val) for val in ev["values"])
+    values = tuple(tuple(tuple(exact_number(v) for v in tok) for tok in val) for val in ev["values"])
     if len(values) != K ** (d * n) or any(len(val) != n or any(len(t) != d for t in val) for val in values):
         raise CheckFailed("the target values do not cover the grid with n tokens of d numbers")
     try:
@@ -60,17 +56,17 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
     if pairs != ev["lipschitz_pairs_checked"]:
         raise CheckFailed("the number of Lipschitz pairs checked differs")
     checked.append(f"target values in [0,1], {pairs} pairs L-Lipschitz (L = {L})")
-    prompt = tuple(tuple(_q(v) for v in tok) for tok in ev["prompt"])
+    prompt = tuple(tuple(exact_number(v) for v in tok) for tok in ev["prompt"])
     check_prompt(model, prompt)
     try:
         cb = bound_cells(model, prompt, grid, values, L, bits)
     except BoundFailed as err:
         raise CheckFailed(f"the bound does not recompute: {err}") from None
-    if [_q(b) for b in ev["cell_bounds"]] != list(cb.cells):
+    if [exact_number(b) for b in ev["cell_bounds"]] != list(cb.cells):
         raise CheckFailed("a stored cell bound differs from its recomputed value")
-    if _q(ev["quantisation"]) != cb.quantisation or ev["prefix_layers"] != cb.prefix_layers:
+    if exact_number(ev["quantisation"]) != cb.quantisation or ev["prefix_layers"] != cb.prefix_layers:
         raise CheckFailed("the quantisation term or the exact prefix differs")
-    if _q(ev["bound"]) != cb.total:
+    if exact_number(ev["bound"]) != cb.total:
         raise CheckFailed("the stored bound is not max(cell bounds) + quantisation")
     if not cb.total <= eps:
         raise CheckFailed(f"the bound {cb.total} exceeds epsilon {eps}")
