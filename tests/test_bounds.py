@@ -5,7 +5,7 @@ import json
 from fractions import Fraction
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from promptlimits.constructions.evaluate import dot, layer_exact
@@ -20,6 +20,7 @@ from promptlimits.proofs.bounds import bounds
 from promptlimits.proofs.certificate import CheckFailed, make_certificate
 from promptlimits.proofs.loss_floor import TOLERANCE, loss_floor
 from promptlimits.proofs.norms import lipschitz_product
+from promptlimits.proofs.tamper import mutated, number_paths
 from promptlimits.proofs.recheck import recheck
 
 small = dict(max_numerator=3, max_denominator=2)
@@ -97,47 +98,16 @@ def _certificate(model, dataset):
     return make_certificate("bounds", b.verdict, "test", b.evidence(), model, dataset)
 
 
-def _numbers(obj, path=()):
-    """Paths of every number in a JSON tree (ints and exact number strings)."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _numbers(v, path + (k,))
-    elif isinstance(obj, list):
-        idx = range(len(obj)) if len(obj) <= 8 else sorted({0, 1, len(obj) // 2, len(obj) - 2, len(obj) - 1})
-        for i in idx:
-            yield from _numbers(obj[i], path + (i,))
-    elif isinstance(obj, bool) or obj is None:
-        return
-    elif isinstance(obj, int):
-        yield path
-    elif isinstance(obj, str):
-        try:
-            Fraction(obj)
-        except ValueError:
-            return
-        yield path
-
-
-def _mutate(cert, path):
-    bad = copy.deepcopy(cert)
-    node = bad["evidence"]
-    for key in path[:-1]:
-        node = node[key]
-    x = node[path[-1]]
-    node[path[-1]] = x + 1 if isinstance(x, int) else str(Fraction(x) + 1)
-    return bad
-
-
 def test_certificate_rechecks_and_every_mutation_fails():
     model = load_model("examples/one_layer.json")
     built = impossible_dataset(model)
     cert = _certificate(model, built.dataset)
     assert recheck(cert)
-    paths = list(_numbers(cert["evidence"]))
+    paths = list(number_paths(cert["evidence"], sample_lists_over=8))
     assert len(paths) > 30
     for path in paths:
         with pytest.raises(CheckFailed):
-            recheck(_mutate(cert, path))
+            recheck(mutated(cert, path))
     raised = copy.deepcopy(cert)  # a floor raised by the smallest step is still rejected
     raised["evidence"]["loss_floor"]["value"] = str(Fraction(raised["evidence"]["loss_floor"]["value"]) + Fraction(1, 10**30))
     with pytest.raises(CheckFailed):
@@ -148,9 +118,9 @@ def test_certificate_of_family_l_rechecks_and_rank_mutations_fail():
     fam = standard_family("L", 4, 2)
     cert = _certificate(fam.model, fam.dataset)
     assert recheck(cert)
-    for path in _numbers(cert["evidence"]):
+    for path in number_paths(cert["evidence"], sample_lists_over=8):
         with pytest.raises(CheckFailed):
-            recheck(_mutate(cert, path))
+            recheck(mutated(cert, path))
 
 
 def test_cli_bounds_json_and_recheck(tmp_path, capsys):

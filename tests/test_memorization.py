@@ -1,7 +1,6 @@
 """Theorem 1 (proofs/memorization.py), its certificates (proofs/check_memorizable.py) and the
 ``memorizable`` command. Expected answers are derived by hand in the comments."""
 
-import copy
 import json
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from promptlimits.proofs.certificate import CheckFailed, make_certificate
 from promptlimits.proofs.exppoly import ExpPoly
 from promptlimits.proofs.memorization import decide, decide_shared, equations, solve_mass
 from promptlimits.proofs.preimage import forward
+from promptlimits.proofs.tamper import mutated, number_paths
 from promptlimits.proofs.recheck import recheck
 
 
@@ -325,36 +325,6 @@ def test_solve_mass_by_hand():
 # ----------------------------------------------------------------------------- certificates
 
 
-def _numbers(obj, path=()):
-    """Paths of every number (exact string or int) in a JSON value."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _numbers(v, path + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _numbers(v, path + (i,))
-    elif isinstance(obj, bool) or obj is None:
-        return
-    elif isinstance(obj, int):
-        yield path
-    elif isinstance(obj, str):
-        try:
-            F(obj)
-        except ValueError:
-            return
-        yield path
-
-
-def _mutated(cert, path):
-    out = copy.deepcopy(cert)
-    node = out["evidence"]
-    for p in path[:-1]:
-        node = node[p]
-    old = node[path[-1]]
-    node[path[-1]] = old + 1 if isinstance(old, int) else str(F(old) + 1)
-    return out
-
-
 def _certificates():
     model = one_head_model(G_ZERO_SCORES, eye(3))
     built = impossible_dataset(model)
@@ -375,11 +345,11 @@ def _certificates():
 def test_every_tampered_number_fails_recheck(index):
     cert = list(_certificates())[index]
     assert recheck(cert)
-    paths = list(_numbers(cert["evidence"]))
+    paths = list(number_paths(cert["evidence"]))
     assert paths
     for path in paths:
         with pytest.raises(CheckFailed):
-            recheck(_mutated(cert, path))
+            recheck(mutated(cert, path))
 
 
 def test_tampered_verdict_fails():
