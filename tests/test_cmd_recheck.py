@@ -62,3 +62,17 @@ def test_a_folder_without_certificates_is_bad_input(tmp_path, capsys):
     assert main(["recheck", str(tmp_path), "--junit", str(report)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not report.exists()
+
+
+def test_output_files_get_the_usual_permissions(tmp_path):
+    """Atomic writes go through a private temporary file; the result must not stay 0600."""
+    import os
+    import stat
+
+    out = tmp_path / "impossible.json"
+    old = os.umask(0o022)
+    try:
+        assert main(["construct", "impossible", str(EXAMPLES / "one_layer.json"), "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
