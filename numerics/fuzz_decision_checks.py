@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 
@@ -23,6 +23,7 @@ from promptlimits.numerics.fuzz_case import (
 from promptlimits.numerics.prompt_tuning import tune_prompts
 from promptlimits.numerics.twin import Twin, tensor
 from promptlimits.proofs.certificate import CheckFailed, make_certificate
+from promptlimits.proofs.tamper import mutated, number_paths
 from promptlimits.proofs.invertibility import Decision as InvDecision
 from promptlimits.proofs.invertibility import decide as decide_injective
 from promptlimits.proofs.loss_floor import LossFloor, loss_floor
@@ -244,47 +245,20 @@ def floor_not_beaten(case: Case) -> Optional[Disagreement]:
     return None
 
 
-def _number_paths(obj: Any, path: tuple = ()) -> list[tuple]:
-    """Paths to every exact number string in a JSON value.
-
-    Only determined values are mutated: a certificate's evidence states every computed number
-    as an exact string that recheck recomputes. Its ints are labels (which item, which
-    coordinate), and its witness prompt is a free choice: changing either may legitimately
-    give another valid proof (a witness is tested by ``witness_reproduces`` instead).
-    """
-    if isinstance(obj, dict):
-        return [p for k in sorted(obj) if k != "witness" for p in _number_paths(obj[k], path + (k,))]
-    if isinstance(obj, list):
-        return [p for i, v in enumerate(obj) for p in _number_paths(v, path + (i,))]
-    if isinstance(obj, str):
-        try:
-            F(obj)
-        except (ValueError, ZeroDivisionError):
-            return []
-        return [path]
-    return []
-
-
-def _mutated(cert: dict, path: tuple) -> dict:
-    """A deep copy of ``cert`` with the number at ``path`` (under "evidence") changed by +1."""
-    out = json.loads(json.dumps(cert))
-    holder = out["evidence"]
-    for key in path[:-1]:
-        holder = holder[key]
-    old = holder[path[-1]]
-    holder[path[-1]] = format_exact(F(old) + 1)
-    return out
-
-
 def _certificates(case: Case) -> list[tuple[dict, list[tuple]]]:
     """Every certificate the decisions emit for this instance, each with the evidence paths whose
-    numbers are determined (a changed one must be rejected)."""
+    numbers are determined (a changed one must be rejected).
+
+    Evidence ints are labels (which item, which coordinate) and a witness prompt is a free
+    choice: changing either may legitimately give another valid proof, so only exact number
+    strings outside the witness are mutated (witnesses are tested by ``witness_reproduces``).
+    """
     inst = case.instance
     out = []
     dec = memorization(case)
     if dec.verdict != "unknown":
         cert = make_certificate("memorizable", dec.verdict, dec.method, dec.evidence, inst.model, inst.dataset)
-        out.append((cert, _number_paths(cert["evidence"])))
+        out.append((cert, list(number_paths(cert["evidence"], ints=False, skip=("witness",)))))
     inv = invertibility(case)
     if inv is not None and inv.verdict != "unknown" and inv.evidence is not None:
         cert = make_certificate("invertible", inv.verdict, inv.method, dict(inv.evidence, layer=0), inst.model)
@@ -319,7 +293,7 @@ def recheck_certificate(case: Case) -> Optional[Disagreement]:
             return Disagreement("recheck_certificate", f"recheck rejects the emitted {what} certificate: {err}",
                                 {"claim": cert["claim"], "verdict": cert["verdict"], "method": cert["method"]})
         for path in rng.sample(paths, min(MUTATIONS, len(paths))):
-            changed = _mutated(cert, path)
+            changed = mutated(cert, path)
             try:
                 recheck(changed)
             except CheckFailed:
