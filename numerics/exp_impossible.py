@@ -1,7 +1,7 @@
 """E1 — THEORY §4's dataset: no prompt of any length memorizes it; LoRA and fine-tuning do.
 
 Built-in instances: random one-layer, one-head models (d = 4 quick; up to 64 in the full
-run) with feed-forward product ≤ 1/2, so f is injective and Theorem 3's floor applies.
+run, drawn by ``constructions.random_models`` above d = 8) with feed-forward product ≤ 1/2, so f is injective and Theorem 3's floor applies.
 For each: the exact verdict (Theorem 1 forces a = −3/(2B) < 0), the certified loss floor,
 batched prompt tuning for several prompt lengths (which must never go below the floor),
 LoRA of rank 2 on W2 and full fine-tuning (which reach about 0).
@@ -22,6 +22,7 @@ from promptlimits.constructions import strategies
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.impossible import impossible_dataset
 from promptlimits.constructions.lora import lora_update
+from promptlimits.constructions.random_models import random_layer_model
 from promptlimits.constructions.seeded import derive, draw_seeded
 from promptlimits.constructions.spec import Dataset, Model
 from promptlimits.numerics.catalogue import ClaimRow, ExperimentResult, Settings, png
@@ -79,8 +80,10 @@ def instances(settings: Settings) -> tuple[tuple[Instance, ...], int]:
     out, skipped = [], 0
     for k, d in enumerate(dims):
         for attempt in itertools.count():
-            model = draw_seeded(strategies.models(d=d, heads=1, hidden=d, lipschitz=Fraction(1, 2), positional=False,
-                                                  attention="bidirectional"), derive(settings.seed, KEY, k, d, attempt))
+            seed = derive(settings.seed, KEY, k, d, attempt)
+            model = (random_layer_model(d, d, seed) if d > 8 else
+                     draw_seeded(strategies.models(d=d, heads=1, hidden=d, lipschitz=Fraction(1, 2), positional=False,
+                                                   attention="bidirectional"), seed))
             dataset = impossible_dataset(model).dataset
             try:
                 update = lora_update(model, dataset)
