@@ -31,7 +31,7 @@ from fractions import Fraction as F
 
 from promptlimits.constructions.evaluate import layer_exact
 from promptlimits.constructions.spec import Dataset, Example, Head, Layer, Model
-from promptlimits.proofs.memorization import decide, head_maps, prompt_free
+from promptlimits.proofs.memorization import decide, head_maps
 from promptlimits.proofs.preimage import forward
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from promptlimits.constructions.formats import load_dataset, load_model
+from promptlimits.constructions.formats import load_model_and_dataset
 from promptlimits.constructions.numbers import format_decimal, format_exact
-from promptlimits.constructions.spec import check_compatible
 from promptlimits.cmd_layers import bounds_outcome
 from promptlimits.outcome import EXIT_DECIDED, Outcome, check_writable, json_bytes
 from promptlimits.proofs.bounds import METHOD, bounds
@@ -37,9 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Outcome:
     if args.out:
         check_writable(args.out, "certificate")
-    model = load_model(args.model)
-    dataset = load_dataset(args.dataset)
-    check_compatible(model, dataset, where=str(args.dataset))
+    model, dataset = load_model_and_dataset(args.model, args.dataset)
     if len(model.layers) >= 2 or args.prompt_radius is not None:
         return bounds_outcome(model, dataset, args.input_radius, args.prompt_radius or "1", args.out,
                               str(args.model), str(args.dataset))

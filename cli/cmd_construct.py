@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from promptlimits.constructions.errors import InputError
-from promptlimits.constructions.formats import dataset_to_json, load_dataset, load_model, model_to_json
+from promptlimits.constructions.formats import dataset_to_json, load_model, load_model_and_dataset, model_to_json
 from promptlimits.constructions.impossible import impossible_dataset, witness_reproduces
 from promptlimits.constructions.lora import LoraUpdate, lora_update, updated_model, verify_rational_model
 from promptlimits.constructions.numbers import format_exact
 from promptlimits.constructions.separation import FAMILIES, Family, build_family, standard_family
-from promptlimits.constructions.spec import check_compatible
 from promptlimits.construct_universal import add_parsers as add_universal_parsers, prompt, universal
 from promptlimits.outcome import Outcome, check_writable, json_bytes
 from promptlimits.proofs import interval
@@ -238,9 +237,7 @@ def _lora(args: argparse.Namespace) -> Outcome:
     check_writable(args.out, "update")
     if args.model_out:
         check_writable(args.model_out, "model")
-    model = load_model(args.model)
-    dataset = load_dataset(args.dataset)
-    check_compatible(model, dataset, where=str(args.dataset))
+    model, dataset = load_model_and_dataset(args.model, args.dataset)
     update = lora_update(model, dataset)
     doc = _update_json(model, update)
     if update.rational and not verify_rational_model(updated_model(model, update)[0], dataset):

@@ -13,9 +13,9 @@ from typing import Any, Optional
 
 from promptlimits.constructions.evaluate import layer_exact, stack_balls
 from promptlimits.constructions.errors import InputError
-from promptlimits.constructions.formats import load_dataset, load_model, load_prompt
+from promptlimits.constructions.formats import load_model_and_dataset, load_prompt
 from promptlimits.constructions.numbers import format_exact
-from promptlimits.constructions.spec import check_compatible, check_prompt
+from promptlimits.constructions.spec import check_prompt
 from promptlimits.outcome import Outcome
 from promptlimits.proofs import interval
 
@@ -37,9 +37,7 @@ def run(args: argparse.Namespace) -> Outcome:
         raise_usage(f"--bits must be between 16 and {1 << 16}")
     if not 1 <= args.digits <= 100:
         raise_usage("--digits must be between 1 and 100")
-    model = load_model(args.model)
-    dataset = load_dataset(args.dataset)
-    check_compatible(model, dataset, where=str(args.dataset))
+    model, dataset = load_model_and_dataset(args.model, args.dataset)
     prompt = load_prompt(args.prompt) if args.prompt else ()
     check_prompt(model, prompt, where=str(args.prompt))
     exact = model.is_exact and len(model.layers) == 1

@@ -13,8 +13,7 @@ import argparse
 import time
 
 from promptlimits.constructions.errors import InputError
-from promptlimits.constructions.formats import load_dataset, load_model
-from promptlimits.constructions.spec import check_compatible
+from promptlimits.constructions.formats import load_model_and_dataset
 from promptlimits.cmd_layers import dataset_outcome
 from promptlimits.outcome import EXIT_DECIDED, EXIT_UNKNOWN, Outcome, check_writable, json_bytes
 from promptlimits.proofs.certificate import make_certificate
@@ -46,9 +45,7 @@ def run(args: argparse.Namespace) -> Outcome:
         raise InputError("promptlimits memorizable: --timeout must be positive")
     if args.out:
         check_writable(args.out, "certificate")
-    model = load_model(args.model)
-    dataset = load_dataset(args.dataset)
-    check_compatible(model, dataset, where=str(args.dataset))
+    model, dataset = load_model_and_dataset(args.model, args.dataset)
     if len(model.layers) >= 2 or args.prompt_radius is not None:
         return dataset_outcome(model, dataset, args.input_radius, args.prompt_radius or "1", args.out,
                                str(args.model), str(args.dataset))

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Optional
 
 from promptlimits.constructions.errors import InputError
-from promptlimits.constructions.formats import load_dataset, load_model
-from promptlimits.constructions.spec import LIMITS, check_compatible
+from promptlimits.constructions.formats import load_model_and_dataset
+from promptlimits.constructions.spec import LIMITS
 from promptlimits.outcome import EXIT_DECIDED, EXIT_INTERNAL, Outcome, json_bytes
 
 NAME = "train"
@@ -99,9 +99,7 @@ def run(args: argparse.Namespace) -> Outcome:
     out = _out_dir(args.out)
     lengths = _int_list(args.prompt_lengths, "1,2,4", "--prompt-lengths", LIMITS["sequence"])
     ranks = _int_list(args.ranks, "1,2", "--ranks", LIMITS["hidden"])
-    model = load_model(args.model)
-    dataset = load_dataset(args.dataset)
-    check_compatible(model, dataset, where=str(args.dataset))
+    model, dataset = load_model_and_dataset(args.model, args.dataset)
 
     import torch  # noqa: F401  (heavy imports only after the arguments are known to be good)
 

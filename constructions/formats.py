@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.numbers import JsonDecimal, NonFiniteLiteral, format_exact, parse_exact
-from promptlimits.constructions.spec import Dataset, Example, Head, Layer, Matrix, Model, Vector
+from promptlimits.constructions.spec import Dataset, Example, Head, Layer, Matrix, Model, Vector, check_compatible
 
 MODEL_FORMAT = "promptlimits/model@1"
 DATASET_FORMAT = "promptlimits/dataset@1"
@@ -190,25 +190,22 @@ def model_from_json(obj: Any, where: str, base: Optional[Path] = None) -> Model:
         arrays = _load_arrays(base or Path("."), obj["weights"], f"{where}.weights")
     used: set[str] = set()
 
-    def matrix(o: dict, key: str, w: str, prefix: str, optional: bool = False) -> Optional[Matrix]:
+    def entry(o: dict, key: str, w: str, prefix: str, ndim: int, optional: bool = False) -> Any:
+        """A matrix (ndim 2) or vector (ndim 1) from the JSON object, else from the weights file."""
         if key in o and o[key] is not None:
-            return _matrix(o[key], f"{w}.{key}")
+            return _matrix(o[key], f"{w}.{key}") if ndim == 2 else _vector(o[key], f"{w}.{key}")
         if f"{prefix}{key}" in arrays:
             used.add(f"{prefix}{key}")
-            return _array_to_exact(arrays[f"{prefix}{key}"], 2, f"{w}.{key}")
+            return _array_to_exact(arrays[f"{prefix}{key}"], ndim, f"{w}.{key}")
         if optional:
             return None
         raise InputError(f"{w}: missing key {key!r}")
 
+    def matrix(o: dict, key: str, w: str, prefix: str) -> Matrix:
+        return entry(o, key, w, prefix, 2)
+
     def vector(o: dict, key: str, w: str, prefix: str, optional: bool = False) -> Optional[Vector]:
-        if key in o and o[key] is not None:
-            return _vector(o[key], f"{w}.{key}")
-        if f"{prefix}{key}" in arrays:
-            used.add(f"{prefix}{key}")
-            return _array_to_exact(arrays[f"{prefix}{key}"], 1, f"{w}.{key}")
-        if optional:
-            return None
-        raise InputError(f"{w}: missing key {key!r}")
+        return entry(o, key, w, prefix, 1, optional)
 
     attention = _field(obj, "attention", where)
     if attention not in ("bidirectional", "causal"):
@@ -353,6 +350,14 @@ def dataset_from_json(obj: Any, where: str) -> Dataset:
 def load_dataset(path: str | os.PathLike) -> Dataset:
     """Read and validate a ``dataset@1`` JSON file."""
     return dataset_from_json(read_json(path, "dataset"), str(path))
+
+
+def load_model_and_dataset(model_path: str | os.PathLike, dataset_path: str | os.PathLike) -> tuple[Model, Dataset]:
+    """Read a model and a dataset and check that they fit together (same d, lengths)."""
+    model = load_model(model_path)
+    dataset = load_dataset(dataset_path)
+    check_compatible(model, dataset, where=str(dataset_path))
+    return model, dataset
 
 
 def dataset_to_json(dataset: Dataset) -> dict:

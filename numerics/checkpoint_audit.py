@@ -17,7 +17,6 @@ from fractions import Fraction
 from typing import Optional
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from promptlimits.constructions.bert_checkpoint import BertLayerWeights
 from promptlimits.numerics.catalogue import png

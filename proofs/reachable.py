@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 import flint
 
-from promptlimits.constructions.evaluate import ExpVector, dot, matvec
+from promptlimits.constructions.evaluate import ExpVector, dot
 from promptlimits.constructions.numbers import format_exact
 from promptlimits.constructions.spec import Matrix, Vector
 from promptlimits.proofs import interval, linalg

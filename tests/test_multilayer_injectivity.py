@@ -6,7 +6,6 @@ from dataclasses import replace
 from fractions import Fraction as F
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 

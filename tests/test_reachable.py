@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from promptlimits.constructions.evaluate import dot, matvec
-from promptlimits.constructions.strategies import matrices, rationals, vectors
+from promptlimits.constructions.strategies import matrices, vectors
 from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
 from promptlimits.proofs.reachable import classify, reachable
 
