@@ -45,7 +45,7 @@ from typing import Optional
 from promptlimits.constructions.decompose import decompose
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.evaluate import dot, layer_exact, matvec, score_matrix, value_matrix
-from promptlimits.constructions.spec import Dataset, Example, Model, Vector
+from promptlimits.constructions.spec import Dataset, Example, Model, Vector, single_exact_layer
 from promptlimits.proofs import linalg
 from promptlimits.proofs.exppoly import ExpFrac
 from promptlimits.proofs.preimage import forward
@@ -92,10 +92,7 @@ def _delta_for(q: Vector, Ms: list, Vsum: list, d: int) -> Optional[Vector]:
 
 def check_model(model: Model) -> None:
     """InputError unless the model is one exact ReLU layer accepting two-token inputs."""
-    if len(model.layers) != 1:
-        raise InputError(f"model: the §4 construction needs one layer, this model has {len(model.layers)}")
-    if not model.layers[0].is_exact_relu:
-        raise InputError("model: the §4 construction needs a ReLU feed-forward block without layer norm")
+    single_exact_layer(model, "the §4 construction")
     limit = model.max_length()
     if limit is not None and limit < 2:
         raise InputError(f"model.positional: the construction needs two input positions, the encodings cover {limit}")

@@ -28,7 +28,7 @@ from typing import Sequence
 
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.evaluate import ExpVector, attention_exact, layer_exact, tokens_with_positions
-from promptlimits.constructions.spec import Dataset, Layer, Model, check_compatible
+from promptlimits.constructions.spec import Dataset, Layer, Model, check_compatible, single_exact_layer
 from promptlimits.proofs import exp_linalg
 from promptlimits.proofs.exppoly import ExpFrac
 
@@ -73,15 +73,6 @@ class LoraUpdate:
         return self.rank * (len(self.B) + len(self.A[0]) if self.A else 0)
 
 
-def check_model(model: Model) -> Layer:
-    if len(model.layers) != 1:
-        raise InputError(f"model: the LoRA construction covers one layer, this model has {len(model.layers)}")
-    layer = model.layers[0]
-    if not layer.is_exact_relu:
-        raise InputError("model: the exact LoRA construction needs a ReLU block without layer norm")
-    return layer
-
-
 def hidden_features(layer: Layer, a: ExpVector) -> tuple[ExpFrac, ...]:
     """h = ReLU(W1 a + b1), signs decided exactly (the denominator of a is > 0)."""
     out = []
@@ -108,7 +99,7 @@ def _block_output(layer: Layer, a: ExpVector, h: Sequence[ExpFrac], W2: Sequence
 
 def features(model: Model, dataset: Dataset) -> Features:
     """a_k, h_k, τ(X)_k and y_k at every constrained position (exact)."""
-    layer = check_model(model)
+    layer = single_exact_layer(model, "the exact LoRA construction")
     check_compatible(model, dataset)
     atts, hids, outs, ys = [], [], [], []
     for ex in dataset.examples:

@@ -36,7 +36,7 @@ from typing import Optional
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.evaluate import matvec, value_matrix
 from promptlimits.constructions.lora import LoraUpdate, lora_update
-from promptlimits.constructions.spec import Dataset, Example, Head, Layer, Model, Vector
+from promptlimits.constructions.spec import Dataset, Example, Head, Layer, Model, Vector, single_exact_layer
 from promptlimits.proofs import linalg
 from promptlimits.proofs.preimage import forward, preimages
 
@@ -170,18 +170,9 @@ def _unique_preimage(layer: Layer, y: Vector) -> Optional[tuple[Vector, ...]]:
 # ----------------------------------------------------------------------------- the builders
 
 
-def _check(model: Model) -> Layer:
-    if len(model.layers) != 1:
-        raise InputError(f"model: the §6 families need one layer, this model has {len(model.layers)}")
-    layer = model.layers[0]
-    if not layer.is_exact_relu:
-        raise InputError("model: the §6 families need a ReLU feed-forward block without layer norm")
-    return layer
-
-
 def family_x(model: Model, n: int) -> Family:
     """Family X for ``model`` with n examples; InputError saying why when it cannot be built."""
-    layer = _check(model)
+    layer = single_exact_layer(model, "the §6 families")
     d = model.d
     kernel, span = _value_geometry(model)
     if not kernel:
@@ -231,8 +222,7 @@ def _try_lora(model: Model, dataset: Dataset) -> tuple[Optional[LoraUpdate], str
 
 def family_l(model: Model, n: int) -> Family:
     """Family L for ``model`` with n examples; InputError saying why when it cannot be built."""
-    layer = _check(model)
-    d = model.d
+    layer = single_exact_layer(model, "the §6 families")
     kernel, span = _value_geometry(model)
     if not kernel:
         raise InputError("model: ker V = {0}, so no query makes the prompt-free head output vanish")

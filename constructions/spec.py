@@ -223,6 +223,16 @@ class Dataset:
                     raise InputError(f"{w}.target[{j}]: expected length {self.d}, got {len(tok)}")
 
 
+def single_exact_layer(model: Model, what: str) -> Layer:
+    """The model's only layer; InputError unless the model is one ReLU layer without layer
+    norm, the hypotheses of the exact single-layer procedures (``what`` names the caller)."""
+    if len(model.layers) != 1:
+        raise InputError(f"model: {what} covers one layer, this model has {len(model.layers)}")
+    if not model.layers[0].is_exact_relu:
+        raise InputError(f"model: {what} needs a ReLU feed-forward block without layer norm")
+    return model.layers[0]
+
+
 def check_compatible(model: Model, dataset: Dataset, where: str = "dataset") -> None:
     """Raise InputError unless the dataset's tokens live in the model's R^d and fit its encodings."""
     if model.d != dataset.d:

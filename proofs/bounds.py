@@ -27,7 +27,7 @@ from promptlimits.constructions.decompose import decompose
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.evaluate import tokens_with_positions, value_matrix
 from promptlimits.constructions.lora import features
-from promptlimits.constructions.spec import Dataset, Model, Vector, check_compatible
+from promptlimits.constructions.spec import Dataset, Model, Vector, check_compatible, single_exact_layer
 from promptlimits.proofs import exp_linalg, linalg
 from promptlimits.proofs.exppoly import ExpFrac
 from promptlimits.proofs.loss_floor import LossFloor, loss_floor
@@ -87,13 +87,6 @@ class Bounds:
 
 def _s(x: Fraction) -> str:
     return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
-
-
-def check_model(model: Model) -> None:
-    if len(model.layers) != 1:
-        raise InputError(f"model: bounds cover one layer, this model has {len(model.layers)}")
-    if not model.layers[0].is_exact_relu:
-        raise InputError("model: bounds need a ReLU feed-forward block without layer norm")
 
 
 def positions(dataset: Dataset) -> list[tuple[int, int]]:
@@ -205,7 +198,7 @@ def lora_rank(model: Model, dataset: Dataset) -> LoraRank:
 
 def bounds(model: Model, dataset: Dataset) -> Bounds:
     """All three quantities of ``promptlimits bounds``."""
-    check_model(model)
+    single_exact_layer(model, "bounds")
     check_compatible(model, dataset)
     pairs = positions(dataset)
     if not pairs:

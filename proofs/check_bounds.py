@@ -23,8 +23,9 @@ from __future__ import annotations
 from fractions import Fraction
 
 from promptlimits.constructions.decompose import decompose
+from promptlimits.constructions.spec import single_exact_layer
 from promptlimits.proofs.bounds import (
-    check_model, complete_preimages, lora_rank, positions, prompt_bound,
+    complete_preimages, lora_rank, positions, prompt_bound,
 )
 from promptlimits.proofs.certificate import CheckFailed, Subjects, exact_number, exact_vector
 from promptlimits.proofs.exppoly import ExpFrac
@@ -46,7 +47,7 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
     model, dataset = subj.model, subj.dataset
     if dataset is None:
         raise CheckFailed("a bounds certificate needs its dataset")
-    check_model(model)
+    single_exact_layer(model, "bounds")
     ev = cert["evidence"]
     layer = model.layers[0]
     checked = []
