@@ -14,7 +14,7 @@ import time
 
 from promptlimits.constructions.formats import load_model_and_dataset
 from promptlimits.constructions.numbers import format_decimal, format_exact
-from promptlimits.cmd_layers import bounds_outcome
+from promptlimits.cmd_layers import add_radius_arguments, bounds_outcome
 from promptlimits.outcome import EXIT_DECIDED, Outcome, check_writable, json_bytes
 from promptlimits.proofs.bounds import METHOD, bounds
 from promptlimits.proofs.certificate import make_certificate
@@ -27,9 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model file (promptlimits/model@1 JSON)")
     p.add_argument("dataset", metavar="DATASET", help="dataset file (promptlimits/dataset@1 JSON)")
     p.add_argument("--out", metavar="CERT", help="write a certificate of the bounds here")
-    p.add_argument("--prompt-radius", metavar="RHO", help="several layers (or when given): THEORY §8's floor for "
-                   "prompts with tokens ‖p‖ ≤ RHO (default 1), see `promptlimits layers`")
-    p.add_argument("--input-radius", metavar="R", help="with --prompt-radius: inputs ‖x‖ ≤ R (default: the dataset's largest token norm)")
+    add_radius_arguments(p, input_default=None, prompt_default=None)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
 

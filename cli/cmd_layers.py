@@ -39,12 +39,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
 
-def add_radius_arguments(p: argparse.ArgumentParser, input_default: Optional[str] = DEFAULT_RADIUS) -> None:
+def add_radius_arguments(p: argparse.ArgumentParser, input_default: Optional[str] = DEFAULT_RADIUS,
+                         prompt_default: Optional[str] = DEFAULT_RADIUS) -> None:
+    """--input-radius and --prompt-radius; a None default means "not given" (the commands that
+    hand several-layer models to this one use the single-layer procedures without it)."""
     p.add_argument("--input-radius", metavar="R", default=input_default,
                    help="every input token has ‖x‖ ≤ R (exact decimal or p/q)"
                         + (f"; default {input_default}" if input_default else "; default: the dataset's largest token norm"))
-    p.add_argument("--prompt-radius", metavar="RHO", default=DEFAULT_RADIUS,
-                   help=f"every prompt token has ‖p‖ ≤ RHO (exact decimal or p/q; default {DEFAULT_RADIUS})")
+    p.add_argument("--prompt-radius", metavar="RHO", default=prompt_default,
+                   help="every prompt token has ‖p‖ ≤ RHO (exact decimal or p/q; default "
+                        + (f"{prompt_default})" if prompt_default else
+                           f"{DEFAULT_RADIUS} for several layers; when given, THEORY §8 applies, see `promptlimits layers`)"))
 
 
 def radius(text: str, option: str) -> Fraction:

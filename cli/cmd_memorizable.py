@@ -14,7 +14,7 @@ import time
 
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.formats import load_model_and_dataset
-from promptlimits.cmd_layers import dataset_outcome
+from promptlimits.cmd_layers import add_radius_arguments, dataset_outcome
 from promptlimits.outcome import EXIT_DECIDED, EXIT_UNKNOWN, Outcome, check_writable, json_bytes
 from promptlimits.proofs.certificate import make_certificate
 from promptlimits.proofs.exppoly import ExpFrac
@@ -32,9 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-length", type=int, metavar="M", help="decide for prompts of exactly M tokens (default: any length)")
     p.add_argument("--timeout", type=float, metavar="S", help="give up with 'unknown' after S seconds")
     p.add_argument("--out", metavar="CERT", help="write the certificate of a decided verdict here")
-    p.add_argument("--prompt-radius", metavar="RHO", help="several layers (or when given): THEORY §8 for prompts "
-                   "with tokens ‖p‖ ≤ RHO (default 1), see `promptlimits layers`")
-    p.add_argument("--input-radius", metavar="R", help="with --prompt-radius: inputs ‖x‖ ≤ R (default: the dataset's largest token norm)")
+    add_radius_arguments(p, input_default=None, prompt_default=None)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
 
