@@ -83,6 +83,13 @@ def _field(obj: dict, key: str, where: str) -> Any:
     return obj[key]
 
 
+def _nonempty_list(obj: dict, key: str, where: str, what: str) -> list:
+    value = _field(obj, key, where)
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{where}.{key}: expected a non-empty list of {what}")
+    return value
+
+
 def _int(value: Any, where: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise InputError(f"{where}: expected an integer")
@@ -214,16 +221,12 @@ def model_from_json(obj: Any, where: str, base: Optional[Path] = None) -> Model:
     positional = None
     if obj.get("positional") is not None or "positional" in arrays:
         positional = matrix(obj, "positional", where, "")
-    layers_raw = _field(obj, "layers", where)
-    if not isinstance(layers_raw, list) or not layers_raw:
-        raise InputError(f"{where}.layers: expected a non-empty list of layers")
+    layers_raw = _nonempty_list(obj, "layers", where, "layers")
     layers = []
     for i, raw in enumerate(layers_raw):
         lw = f"{where}.layers[{i}]"
         lo = _obj(raw, lw)
-        heads_raw = _field(lo, "heads", lw)
-        if not isinstance(heads_raw, list) or not heads_raw:
-            raise InputError(f"{lw}.heads: expected a non-empty list of heads")
+        heads_raw = _nonempty_list(lo, "heads", lw, "heads")
         heads = []
         for h, hraw in enumerate(heads_raw):
             hw = f"{lw}.heads[{h}]"
@@ -326,9 +329,7 @@ def dataset_from_json(obj: Any, where: str) -> Dataset:
     obj = _obj(obj, where)
     _check_format(obj, DATASET_FORMAT, where)
     d = _int(_field(obj, "d", where), f"{where}.d")
-    raw = _field(obj, "examples", where)
-    if not isinstance(raw, list) or not raw:
-        raise InputError(f"{where}.examples: expected a non-empty list of examples")
+    raw = _nonempty_list(obj, "examples", where, "examples")
     examples = []
     for i, ex in enumerate(raw):
         w = f"{where}.examples[{i}]"
