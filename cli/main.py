@@ -17,15 +17,15 @@ from typing import Optional, Sequence
 
 from promptlimits import __version__
 from promptlimits import (
-    cmd_audit, cmd_bounds, cmd_construct, cmd_eval, cmd_fuzz, cmd_invertible, cmd_layers, cmd_memorizable, cmd_recheck,
+    cmd_audit, cmd_bounds, cmd_construct, cmd_eval, cmd_fuzz, cmd_import, cmd_invertible, cmd_layers, cmd_memorizable, cmd_recheck,
     cmd_reproduce, cmd_train,
 )
 from promptlimits.constructions.errors import InputError
 from promptlimits.outcome import EXIT_BAD_INPUT, EXIT_INTERNAL, Outcome, emit
 
 #: In the order ``--help`` lists them: decisions, constructions, numerics, campaigns, re-checking.
-COMMANDS = (cmd_invertible, cmd_layers, cmd_memorizable, cmd_bounds, cmd_construct, cmd_eval, cmd_train, cmd_reproduce,
-            cmd_fuzz, cmd_audit, cmd_recheck)
+COMMANDS = (cmd_invertible, cmd_layers, cmd_memorizable, cmd_bounds, cmd_construct, cmd_import, cmd_eval, cmd_train,
+            cmd_reproduce, cmd_fuzz, cmd_audit, cmd_recheck)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -4,8 +4,8 @@
 every output coordinate is N_k / D with exp-polynomials N_k, D and D > 0 (D is a product
 of softmax denominators), so ReLU signs are decided exactly. Deeper layers would put
 exp-polynomials inside exponents, which leaves that field; ``stack_balls`` therefore
-evaluates any stack (ReLU or GELU, with or without layer norm) in rigorous ball arithmetic
-at a requested precision instead.
+evaluates any stack (ReLU or GELU, with or without layer norm, attention biases and an
+irrational score scale κ = √r) in rigorous ball arithmetic at a requested precision instead.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import flint
 
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.spec import Head, Layer, Matrix, Model, Vector
+from promptlimits.constructions.surd import Surd
 from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
 from promptlimits.proofs.interval import Ball, precision
 
@@ -52,14 +53,23 @@ def add(x: Sequence[Fraction], y: Sequence[Fraction]) -> Vector:
     return tuple(a + b for a, b in zip(x, y))
 
 
+def _bias_free(head: Head) -> None:
+    if head.has_bias:
+        raise InputError("model: exact procedures need attention heads without biases")
+
+
 def score_matrix(head: Head, scale: Fraction) -> Matrix:
-    """M = κ·W_kᵀ W_q, so that key c scores cᵀ M x against query x."""
+    """M = κ·W_kᵀ W_q, so that key c scores cᵀ M x against query x (κ rational, no biases)."""
+    if isinstance(scale, Surd):
+        raise InputError(f"model.score_scale: {scale} is irrational; exact procedures need a rational")
+    _bias_free(head)
     m = matmul(transpose(head.W_k), head.W_q)
     return tuple(tuple(scale * x for x in row) for row in m)
 
 
 def value_matrix(head: Head) -> Matrix:
-    """V = W_o W_v, the value map c ↦ V c."""
+    """V = W_o W_v, the value map c ↦ V c (heads without biases)."""
+    _bias_free(head)
     return matmul(head.W_o, head.W_v)
 
 
@@ -203,18 +213,31 @@ def _ball(x: Fraction) -> Ball:
     return flint.arb(flint.fmpq(x.numerator, x.denominator))
 
 
-def _ball_matrix(a: Matrix) -> list[list[Ball]]:
-    return [[_ball(x) for x in row] for row in a]
+def _arb_mat(a: Matrix) -> flint.arb_mat:
+    """The rational matrix as arb balls at the working precision (one rounding per entry)."""
+    return flint.arb_mat([[flint.fmpq(x.numerator, x.denominator) for x in row] for row in a])
 
 
-def _mv(a: list[list[Ball]], x: Sequence[Ball]) -> list[Ball]:
-    out = []
-    for row in a:
-        acc = flint.arb(0)
-        for w, v in zip(row, x):
-            acc += w * v
-        out.append(acc)
-    return out
+def _column(v: Optional[Vector], size: int) -> flint.arb_mat:
+    """A bias as a column (zero when None)."""
+    return _arb_mat(tuple((x,) for x in v)) if v is not None else flint.arb_mat(size, 1)
+
+
+def _columns(m: flint.arb_mat) -> list[list[Ball]]:
+    return [[m[i, t] for i in range(m.nrows())] for t in range(m.ncols())]
+
+
+def _matrix_of(columns: list[list[Ball]]) -> flint.arb_mat:
+    rows, cols = len(columns[0]), len(columns)
+    return flint.arb_mat(rows, cols, [columns[t][i] for i in range(rows) for t in range(cols)])
+
+
+def _plus_bias(m: flint.arb_mat, b: Optional[Vector]) -> flint.arb_mat:
+    """m + b·1ᵀ (the bias added to every column)."""
+    if b is None:
+        return m
+    col = _column(b, m.nrows())
+    return m + col * flint.arb_mat(1, m.ncols(), [1] * m.ncols())
 
 
 def _relu(x: Ball) -> Ball:
@@ -242,42 +265,52 @@ def _layernorm(x: list[Ball], eps: Fraction, gain: Optional[Vector], bias: Optio
     return out
 
 
-def _layer_balls(model: Model, layer: Layer, seq: list[list[Ball]]) -> list[list[Ball]]:
-    """One layer applied to every position of [P, X] (prompt positions included)."""
-    total = len(seq)
-    heads = []
-    for head in layer.heads:
-        M = _ball_matrix(score_matrix(head, model.score_scale))
-        V = _ball_matrix(value_matrix(head))
-        heads.append((M, [_mv(V, c) for c in seq]))
-    out = []
+def scale_ball(model: Model) -> Ball:
+    """κ as a ball (exact for a rational κ up to one rounding, rigorous for κ = √r)."""
+    k = model.score_scale
+    return k.ball() if isinstance(k, Surd) else _ball(k)
+
+
+def _head_balls(model: Model, head: Head, S: flint.arb_mat) -> flint.arb_mat:
+    """One head at every position: column t is W_o Σ_c softmax_c(κ k_cᵀ q_t)(W_v c + b_v)
+    with q = W_q x + b_q, k = W_k c + b_k, the keys c in t's context (S: tokens as columns)."""
+    total = S.ncols()
+    Q = _plus_bias(_arb_mat(head.W_q) * S, head.b_q)
+    K = _plus_bias(_arb_mat(head.W_k) * S, head.b_k)
+    Vals = _plus_bias(_arb_mat(head.W_v) * S, head.b_v)
+    scores = K.transpose() * Q * scale_ball(model)  # [key c, query t]
+    mixed = flint.arb_mat(Vals.nrows(), total)
     for t in range(total):
         limit = total if model.attention == "bidirectional" else t + 1
-        a = list(seq[t])
-        for M, values in heads:
-            g = _mv(M, seq[t])
-            scores = []
-            for c in range(limit):
-                s = flint.arb(0)
-                for u, v in zip(seq[c], g):
-                    s += u * v
-                scores.append(s)
-            top = max((s.mid() for s in scores), key=float)
-            weights = [(s - top).exp() for s in scores]
-            den = sum(weights, flint.arb(0))
-            for k in range(model.d):
-                acc = flint.arb(0)
-                for w, vals in zip(weights, values[:limit]):
-                    acc += w * vals[k]
-                a[k] += acc / den
-        if layer.norm == "layernorm":
-            a = _layernorm(a, layer.ln_eps, layer.ln1_gain, layer.ln1_bias)
-        act = _relu if layer.activation == "relu" else _gelu
-        hidden = [act(h + _ball(b)) for h, b in zip(_mv(_ball_matrix(layer.W1), a), layer.b1)]
-        y = [ak + gk + _ball(bk) for ak, gk, bk in zip(a, _mv(_ball_matrix(layer.W2), hidden), layer.b2)]
-        if layer.norm == "layernorm":
-            y = _layernorm(y, layer.ln_eps, layer.ln2_gain, layer.ln2_bias)
-        out.append(y)
+        column = [scores[c, t] for c in range(limit)]
+        top = max((s.mid() for s in column), key=float)
+        weights = [(s - top).exp() for s in column]
+        den = sum(weights, flint.arb(0))
+        for i in range(Vals.nrows()):
+            acc = flint.arb(0)
+            for c, w in enumerate(weights):
+                acc += w * Vals[i, c]
+            mixed[i, t] = acc / den
+    return _arb_mat(head.W_o) * mixed
+
+
+def _layer_balls(model: Model, layer: Layer, seq: list[list[Ball]]) -> list[list[Ball]]:
+    """One layer applied to every position of [P, X] (prompt positions included)."""
+    S = _matrix_of(seq)
+    A = S
+    for head in layer.heads:
+        A = A + _head_balls(model, head, S)
+    A = _plus_bias(A, layer.b_o)
+    a_cols = _columns(A)
+    if layer.norm == "layernorm":
+        a_cols = [_layernorm(a, layer.ln_eps, layer.ln1_gain, layer.ln1_bias) for a in a_cols]
+    act = _relu if layer.activation == "relu" else _gelu
+    H = _plus_bias(_arb_mat(layer.W1) * _matrix_of(a_cols), layer.b1)
+    hidden = [[act(h) for h in col] for col in _columns(H)]
+    G = _plus_bias(_arb_mat(layer.W2) * _matrix_of(hidden), layer.b2)
+    out = [[ak + gk for ak, gk in zip(a, g)] for a, g in zip(a_cols, _columns(G))]
+    if layer.norm == "layernorm":
+        out = [_layernorm(y, layer.ln_eps, layer.ln2_gain, layer.ln2_bias) for y in out]
     return out
 
 

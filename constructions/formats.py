@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.numbers import JsonDecimal, NonFiniteLiteral, format_exact, parse_exact
 from promptlimits.constructions.spec import Dataset, Example, Head, Layer, Matrix, Model, Vector, check_compatible
+from promptlimits.constructions.surd import format_scale, parse_scale
 
 MODEL_FORMAT = "promptlimits/model@1"
 DATASET_FORMAT = "promptlimits/dataset@1"
@@ -30,9 +31,10 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_MATRIX_ENTRIES = 64 * 1024 * 1024
 
 _HEAD_KEYS = ("W_q", "W_k", "W_v", "W_o")
+_HEAD_BIASES = ("b_q", "b_k", "b_v")
 _LAYER_MATRICES = ("W1", "W2")
 _LAYER_VECTORS = ("b1", "b2")
-_LAYER_OPTIONAL_VECTORS = ("ln1_gain", "ln1_bias", "ln2_gain", "ln2_bias")
+_LAYER_OPTIONAL_VECTORS = ("ln1_gain", "ln1_bias", "ln2_gain", "ln2_bias", "b_o")
 
 
 # ----------------------------------------------------------------------------- reading JSON
@@ -217,7 +219,7 @@ def model_from_json(obj: Any, where: str, base: Optional[Path] = None) -> Model:
     attention = _field(obj, "attention", where)
     if attention not in ("bidirectional", "causal"):
         raise InputError(f"{where}.attention: expected 'bidirectional' or 'causal', got {attention!r}")
-    score_scale = parse_exact(obj.get("score_scale", "1"), f"{where}.score_scale")
+    score_scale = parse_scale(obj.get("score_scale", "1"), f"{where}.score_scale")
     positional = None
     if obj.get("positional") is not None or "positional" in arrays:
         positional = matrix(obj, "positional", where, "")
@@ -231,7 +233,9 @@ def model_from_json(obj: Any, where: str, base: Optional[Path] = None) -> Model:
         for h, hraw in enumerate(heads_raw):
             hw = f"{lw}.heads[{h}]"
             ho = _obj(hraw, hw)
-            heads.append(Head(*(matrix(ho, k, hw, f"layers.{i}.heads.{h}.") for k in _HEAD_KEYS)))
+            hp = f"layers.{i}.heads.{h}."
+            heads.append(Head(*(matrix(ho, k, hw, hp) for k in _HEAD_KEYS),
+                              **{k: vector(ho, k, hw, hp, optional=True) for k in _HEAD_BIASES}))
         activation = lo.get("activation", "relu")
         norm = lo.get("norm")
         ln_eps = parse_exact(lo.get("ln_eps", "1/1000000000000"), f"{lw}.ln_eps")
@@ -294,10 +298,15 @@ def model_to_json(model: Model) -> dict:
     def vec(v: Vector) -> list:
         return [format_exact(x) for x in v]
 
+    def head(h: Head) -> dict:
+        out = {k: mat(getattr(h, k)) for k in _HEAD_KEYS}
+        out.update({k: vec(getattr(h, k)) for k in _HEAD_BIASES if getattr(h, k) is not None})
+        return out
+
     layers = []
     for layer in model.layers:
         entry: dict[str, Any] = {
-            "heads": [{k: mat(getattr(h, k)) for k in _HEAD_KEYS} for h in layer.heads],
+            "heads": [head(h) for h in layer.heads],
             "W1": mat(layer.W1),
             "b1": vec(layer.b1),
             "W2": mat(layer.W2),
@@ -307,18 +316,78 @@ def model_to_json(model: Model) -> dict:
         }
         if layer.norm is not None:
             entry["ln_eps"] = format_exact(layer.ln_eps)
-            for k in _LAYER_OPTIONAL_VECTORS:
-                if getattr(layer, k) is not None:
-                    entry[k] = vec(getattr(layer, k))
+        for k in _LAYER_OPTIONAL_VECTORS:
+            if getattr(layer, k) is not None and (layer.norm is not None or k == "b_o"):
+                entry[k] = vec(getattr(layer, k))
         layers.append(entry)
     return {
         "format": MODEL_FORMAT,
         "d": model.d,
         "attention": model.attention,
-        "score_scale": format_exact(model.score_scale),
+        "score_scale": format_scale(model.score_scale),
         "positional": None if model.positional is None else mat(model.positional),
         "layers": layers,
     }
+
+
+def _is_binary64(x: Fraction) -> bool:
+    """x is a binary64 number: a power-of-two denominator ≤ 2^1022 with a numerator of at
+    most 53 bits is one (the quick test); otherwise round-trip through float exactly."""
+    den = x.denominator
+    if den & (den - 1) == 0 and den.bit_length() <= 1023 and abs(x.numerator).bit_length() <= 53:
+        return True
+    try:
+        return Fraction(float(x)) == x
+    except OverflowError:
+        return False
+
+
+def _binary64(values: Any, where: str) -> Any:
+    """A float64 array of a vector or matrix whose entries are binary64 numbers, else InputError."""
+    import numpy as np
+
+    rows = values if isinstance(values[0], tuple) else (values,)
+    if not all(_is_binary64(x) for row in rows for x in row):
+        raise InputError(f"{where}: an entry is not a binary64 number; write the model as JSON instead")
+    arr = np.array([[float(x) for x in row] for row in rows], dtype=np.float64)
+    return arr if isinstance(values[0], tuple) else arr[0]
+
+
+def model_files(model: Model, json_name: str) -> dict[str, bytes]:
+    """The model as a small ``model@1`` JSON header plus a .safetensors file beside it
+    (``<stem>.safetensors``) holding every matrix and vector as float64, by file name.
+
+    Lossless: every entry must be a binary64 number (as in a model read from floats), so
+    loading the pair gives back an equal model; otherwise InputError."""
+    from safetensors.numpy import save
+
+    path = Path(json_name)
+    weights = path.with_suffix(".safetensors")
+    arrays: dict[str, Any] = {}
+
+    def move(obj: Any, keys: tuple[str, ...], prefix: str) -> None:
+        for k in keys:
+            value = getattr(obj, k)
+            if value is not None:
+                arrays[prefix + k] = _binary64(value, prefix + k)
+
+    layers = []
+    for i, layer in enumerate(model.layers):
+        for h, head in enumerate(layer.heads):
+            move(head, _HEAD_KEYS + _HEAD_BIASES, f"layers.{i}.heads.{h}.")
+        move(layer, _LAYER_MATRICES + _LAYER_VECTORS + _LAYER_OPTIONAL_VECTORS, f"layers.{i}.")
+        entry: dict[str, Any] = {"heads": [{} for _ in layer.heads], "activation": layer.activation,
+                                 "norm": layer.norm}
+        if layer.norm is not None:
+            entry["ln_eps"] = format_exact(layer.ln_eps)
+        layers.append(entry)
+    if model.positional is not None:
+        arrays["positional"] = _binary64(model.positional, "positional")
+    header = {"format": MODEL_FORMAT, "d": model.d, "attention": model.attention,
+              "score_scale": format_scale(model.score_scale), "positional": None, "layers": layers,
+              "weights": weights.name}
+    return {str(path): (json.dumps(header, indent=1, sort_keys=True) + "\n").encode("utf-8"),
+            str(weights): save(arrays)}
 
 
 # ----------------------------------------------------------------------------- dataset

@@ -3,6 +3,9 @@
 Notation follows THEORY §0: tokens are vectors in Q^d, a head has W_q, W_k, W_v (s×d)
 and W_o (d×s), the score matrix is M = W_kᵀ W_q scaled by ``score_scale`` and the value
 map is V = W_o W_v; the feed-forward block is f(a) = a + W2 act(W1 a + b1) + b2.
+Imported checkpoints (BERT) add attention biases (b_q, b_k, b_v per head, b_o per layer)
+and an irrational score scale κ = 1/√s (a :class:`~promptlimits.constructions.surd.Surd`);
+both lie outside the exact procedures, which refuse them.
 Constructing a spec checks every shape; errors are :class:`InputError` with the field path.
 """
 
@@ -13,6 +16,7 @@ from fractions import Fraction
 from typing import Optional
 
 from promptlimits.constructions.errors import InputError
+from promptlimits.constructions.surd import Scale, Surd
 
 Vector = tuple[Fraction, ...]
 Matrix = tuple[Vector, ...]  # a list of rows
@@ -52,18 +56,40 @@ def _expect_shape(matrix: Matrix, rows: int, cols: int, where: str) -> None:
             raise InputError(f"{where}[{i}]: expected {cols} entries, got {len(row)}")
 
 
+def _zero_to_none(obj: object, sizes: dict[str, int]) -> None:
+    """Store an all-zero optional bias of the right length as None, so that equal maps have
+    equal specs (a bias of the wrong length is left for ``check`` to report)."""
+    for name, size in sizes.items():
+        vec = getattr(obj, name)
+        if vec is not None and len(vec) == size and not any(vec):
+            object.__setattr__(obj, name, None)
+
+
 @dataclass(frozen=True)
 class Head:
-    """One attention head: score c ↦ κ·cᵀ W_kᵀ W_q x, value c ↦ W_o W_v c."""
+    """One attention head: score c ↦ κ·(W_k c + b_k)ᵀ(W_q x + b_q), value c ↦ W_o (W_v c + b_v).
+
+    Without biases (None, the default) this is THEORY §0's cᵀ M x with M = κ W_kᵀ W_q and
+    value V c with V = W_o W_v."""
 
     W_q: Matrix
     W_k: Matrix
     W_v: Matrix
     W_o: Matrix
+    b_q: Optional[Vector] = None
+    b_k: Optional[Vector] = None
+    b_v: Optional[Vector] = None
+
+    def __post_init__(self) -> None:
+        _zero_to_none(self, {"b_q": len(self.W_q), "b_k": len(self.W_q), "b_v": len(self.W_v)})
 
     @property
     def head_size(self) -> int:
         return len(self.W_q)
+
+    @property
+    def has_bias(self) -> bool:
+        return any(v is not None for v in (self.b_q, self.b_k, self.b_v))
 
     def check(self, d: int, where: str) -> None:
         s = self.head_size
@@ -76,6 +102,10 @@ class Head:
         if not self.W_v:
             raise InputError(f"{where}.W_v: empty matrix")
         _expect_shape(self.W_o, d, len(self.W_v), f"{where}.W_o")
+        for name, size in (("b_q", s), ("b_k", s), ("b_v", len(self.W_v))):
+            vec = getattr(self, name)
+            if vec is not None and len(vec) != size:
+                raise InputError(f"{where}.{name}: expected length {size}, got {len(vec)}")
 
 
 @dataclass(frozen=True)
@@ -84,6 +114,7 @@ class Layer:
 
     With ``norm == "layernorm"`` the layer is post-norm (BERT): a = LN1(x + attn(x)),
     y = LN2(a + g(a)), with optional gains and biases (default 1 and 0) and ``ln_eps``.
+    ``b_o`` (default none) is added once to the sum of the heads (BERT's output bias).
     """
 
     heads: tuple[Head, ...]
@@ -98,6 +129,10 @@ class Layer:
     ln1_bias: Optional[Vector] = None
     ln2_gain: Optional[Vector] = None
     ln2_bias: Optional[Vector] = None
+    b_o: Optional[Vector] = None
+
+    def __post_init__(self) -> None:
+        _zero_to_none(self, {"b_o": len(self.W2)})
 
     @property
     def hidden(self) -> int:
@@ -125,15 +160,20 @@ class Layer:
             raise InputError(f"{where}.norm: {self.norm!r} is not null or 'layernorm'")
         if self.ln_eps <= 0:
             raise InputError(f"{where}.ln_eps: must be positive")
-        for name in ("ln1_gain", "ln1_bias", "ln2_gain", "ln2_bias"):
+        for name in ("ln1_gain", "ln1_bias", "ln2_gain", "ln2_bias", "b_o"):
             vec = getattr(self, name)
             if vec is not None and len(vec) != d:
                 raise InputError(f"{where}.{name}: expected length {d}, got {len(vec)}")
 
     @property
     def is_exact_relu(self) -> bool:
-        """True when this layer lies inside the exact procedures' hypotheses (ReLU, no norm)."""
+        """True when the feed-forward block lies inside the exact procedures' hypotheses
+        (ReLU, no layer norm); the attention's own conditions are :attr:`has_attention_bias`."""
         return self.activation == "relu" and self.norm is None
+
+    @property
+    def has_attention_bias(self) -> bool:
+        return self.b_o is not None or any(h.has_bias for h in self.heads)
 
 
 @dataclass(frozen=True)
@@ -143,7 +183,7 @@ class Model:
     d: int
     layers: tuple[Layer, ...]
     attention: str = "bidirectional"
-    score_scale: Fraction = Fraction(1)
+    score_scale: Scale = Fraction(1)
     positional: Optional[tuple[Vector, ...]] = None
     from_floats: bool = field(default=False, compare=False)
 
@@ -154,7 +194,7 @@ class Model:
         _check_limit("d", self.d, f"{where}.d")
         if self.attention not in ATTENTION_KINDS:
             raise InputError(f"{where}.attention: {self.attention!r} is not one of {ATTENTION_KINDS}")
-        if self.score_scale <= 0:
+        if not isinstance(self.score_scale, Surd) and self.score_scale <= 0:
             raise InputError(f"{where}.score_scale: must be positive")
         if not self.layers:
             raise InputError(f"{where}.layers: a model needs at least one layer")
@@ -171,8 +211,17 @@ class Model:
 
     @property
     def is_exact(self) -> bool:
-        """True when every layer is ReLU without normalisation (exact procedures apply)."""
-        return all(layer.is_exact_relu for layer in self.layers)
+        """True when the exact procedures apply: every layer ReLU without normalisation or
+        attention biases, and a rational score scale."""
+        return (not isinstance(self.score_scale, Surd)
+                and all(layer.is_exact_relu and not layer.has_attention_bias for layer in self.layers))
+
+    @property
+    def rational_score_scale(self) -> Fraction:
+        """κ as a rational; InputError when it is a square root (exact procedures need Q)."""
+        if isinstance(self.score_scale, Surd):
+            raise InputError(f"model.score_scale: {self.score_scale} is irrational; exact procedures need a rational")
+        return self.score_scale
 
     def max_length(self) -> Optional[int]:
         """Longest input the positional encodings cover (None: unlimited)."""
@@ -230,6 +279,8 @@ def single_exact_layer(model: Model, what: str) -> Layer:
         raise InputError(f"model: {what} covers one layer, this model has {len(model.layers)}")
     if not model.layers[0].is_exact_relu:
         raise InputError(f"model: {what} needs a ReLU feed-forward block without layer norm")
+    if not model.is_exact:
+        raise InputError(f"model: {what} needs a rational score scale and no attention biases")
     return model.layers[0]
 
 

@@ -4,7 +4,7 @@ It computes THEORY §0 in floating point, batched: the prompt P is prepended, th
 stack is applied to [P, X] (prompt states pass through every layer, as in the real model)
 and the outputs are read at the n input positions. Per layer and query position t,
 
-    a_t = x_t + Σ_h W_o Σ_{c ∈ ctx(t)} softmax_c(κ (W_k c)ᵀ(W_q x_t)) W_v c,
+    a_t = x_t + Σ_h W_o Σ_{c ∈ ctx(t)} softmax_c(κ (W_k c + b_k)ᵀ(W_q x_t + b_q)) (W_v c + b_v) + b_o,
     y_t = a_t + W2 act(W1 a_t + b1) + b2,
 
 with ctx(t) every position (bidirectional) or the positions ≤ t in [P, X] (causal: the
@@ -14,8 +14,10 @@ post-norm as in BERT: a = LN1(x + attn), y = LN2(a + g(a)). The activation is Re
 exact (erf) GELU.
 
 Weights are ``nn.Linear`` submodules with stable names so PEFT can target them:
-``layers.{i}.heads.{h}.W_q/W_k/W_v/W_o`` (no bias) and ``layers.{i}.W1`` / ``layers.{i}.W2``
-(biases b1 / b2). All are frozen by default. The twin agrees with the exact evaluator
+``layers.{i}.heads.{h}.W_q/W_k/W_v/W_o`` (W_q, W_k, W_v with the head's biases when it has
+them; W_o never: the layer's b_o is added once) and ``layers.{i}.W1`` / ``layers.{i}.W2``
+(biases b1 / b2). All are frozen by default. An irrational κ (a Surd) is rounded to float
+once. The twin agrees with the exact evaluator
 (``constructions.evaluate``) to rounding; floats here never decide a verdict.
 """
 
@@ -57,17 +59,17 @@ def _linear(weight: Sequence[Sequence[Fraction]], bias: Optional[Sequence[Fracti
 
 
 class TwinHead(nn.Module):
-    """One attention head: W_q, W_k, W_v (s×d) and W_o (d×s) as bias-free linear maps."""
+    """One attention head: W_q, W_k, W_v (s×d, with the head's biases) and W_o (d×s) as linear maps."""
 
     def __init__(self, head: Head, dtype: torch.dtype, device: str | torch.device) -> None:
         super().__init__()
-        self.W_q = _linear(head.W_q, None, dtype, device)
-        self.W_k = _linear(head.W_k, None, dtype, device)
-        self.W_v = _linear(head.W_v, None, dtype, device)
+        self.W_q = _linear(head.W_q, head.b_q, dtype, device)
+        self.W_k = _linear(head.W_k, head.b_k, dtype, device)
+        self.W_v = _linear(head.W_v, head.b_v, dtype, device)
         self.W_o = _linear(head.W_o, None, dtype, device)
 
     def forward(self, seq: Tensor, queries: Tensor, scale: float, allowed: Optional[Tensor]) -> Tensor:
-        """W_o Σ_c softmax_c(κ (W_k c)ᵀ(W_q x)) W_v c for every query x of ``queries`` [B, Q, d],
+        """W_o Σ_c softmax_c(κ (W_k c + b_k)ᵀ(W_q x + b_q)) (W_v c + b_v) for every query x of ``queries`` [B, Q, d],
         the keys c running over ``seq`` [B, T, d].
 
         ``allowed`` [B or 1, Q, T] is True where a query may attend to key c (None: all).
@@ -90,6 +92,7 @@ class TwinLayer(nn.Module):
         self.activation = layer.activation
         self.norm = layer.norm
         self.ln_eps = float(layer.ln_eps)
+        self.register_buffer("b_o", tensor([layer.b_o], dtype, device)[0] if layer.b_o is not None else None)
         for name, default in (("ln1_gain", 1), ("ln1_bias", 0), ("ln2_gain", 1), ("ln2_bias", 0)):
             vec = getattr(layer, name)
             value = tensor([vec], dtype, device)[0] if vec is not None else torch.full(
@@ -107,6 +110,8 @@ class TwinLayer(nn.Module):
         queries = a
         for head in self.heads:
             a = a + head(seq, queries, scale, allowed)
+        if self.b_o is not None:
+            a = a + self.b_o
         if self.norm == "layernorm":
             a = F.layer_norm(a, a.shape[-1:], self.ln1_gain, self.ln1_bias, self.ln_eps)
         y = a + self.W2(self._act(self.W1(a)))

@@ -55,6 +55,8 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
     for i, layer in enumerate(model.layers):
         if layer.activation != "relu" or layer.norm is not None:
             raise CheckFailed(f"layer {i} is outside the theorem (GELU or layer norm)")
+    if not model.is_exact:
+        raise CheckFailed("attention biases or an irrational score scale are outside the theorem")
     R0, rho = exact_number(ev["input_radius"]), exact_number(ev["prompt_radius"])
     if R0 < 0 or rho < 0:
         raise CheckFailed("negative radius")

@@ -285,8 +285,9 @@ def loss_floor(model: Model, dataset: Dataset, max_leaves: Optional[int] = None,
     from promptlimits.proofs.preimage import preimages
 
     method = "THEORY §5: (1 − L)² · rigorous branch-and-bound over a = t/(1 − t)"
-    if len(model.layers) != 1 or not model.layers[0].is_exact_relu:
-        return LossFloor(Fraction(0), "none", "the floor covers one ReLU layer without layer norm")
+    if len(model.layers) != 1 or not model.is_exact:
+        return LossFloor(Fraction(0), "none", "the floor covers one ReLU layer without layer norm, "
+                         "attention biases or an irrational score scale")
     layer = model.layers[0]
     if len(layer.heads) != 1:
         return LossFloor(Fraction(0), "none", "the floor covers one attention head")

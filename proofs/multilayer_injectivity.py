@@ -58,6 +58,7 @@ from typing import Optional, Sequence
 
 from promptlimits.constructions.evaluate import score_matrix, value_matrix
 from promptlimits.constructions.spec import Model
+from promptlimits.constructions.surd import Surd
 from promptlimits.proofs.norms import NormBound, norm_bound_to_json, spectral_bound
 
 METHOD = "lipschitz-layers"
@@ -169,6 +170,10 @@ def outside_reasons(model: Model) -> tuple[str, ...]:
             reasons.append(f"layer {i}: {layer.activation} activation (not 1-Lipschitz)")
         if layer.norm is not None:
             reasons.append(f"layer {i}: {layer.norm}")
+        if layer.has_attention_bias:
+            reasons.append(f"layer {i}: attention biases (not covered by the bounds)")
+    if isinstance(model.score_scale, Surd):
+        reasons.append(f"score scale {model.score_scale} is irrational (the exact bounds need a rational)")
     return tuple(reasons)
 
 
