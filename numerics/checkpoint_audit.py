@@ -1,27 +1,54 @@
-"""Audit of a real BERT-family checkpoint against the paper's hypotheses (issue 6, part 3, reduced).
+"""Audit of a model's GELU feed-forward blocks against the paper's hypotheses (issue 6, part 3, reduced).
 
-Per encoder layer (optionally a slice of it): certified lower bounds on ‖W1‖₂, ‖W2‖₂ (their
-product ≥ 1 means THEORY §7's sufficient condition cannot hold); float64 signs of the
-Jacobian determinant of x ↦ x + W2 GELU(W1 x + b1) + b2 at seeded random points (a
-histogram, proposals only) and, when both signs occur, a pair of points whose signs are
-certified in arb ball arithmetic (``proofs.gelu_orientation``), which proves that block
-NOT injective. The layer norm's non-injectivity is exact: LN(x + t·1) = LN(x) for every t
-(the mean subtraction removes the shift, whatever the gains, biases and ε), shown on a
-rational pair. Not measured here: the attention shift of THEORY §1 per layer.
+Per audited layer of a promptlimits Model (a model file, or a BERT checkpoint imported by
+``constructions.bert_import``, optionally sliced): certified lower bounds q1 ≤ ‖W1‖₂,
+q2 ≤ ‖W2‖₂ from float-proposed integer witnesses with exact squared norms
+(``proofs.norm_lower_bound``; q1·q2 ≥ 1 means THEORY §7's sufficient condition cannot
+hold); float64 signs of the Jacobian determinant of x ↦ x + W2 GELU(W1 x + b1) + b2 at
+seeded random points (a histogram, proposals only) and, when both signs occur, a pair of
+points whose signs are certified in arb ball arithmetic (``proofs.gelu_orientation``),
+which proves that block NOT injective. The layer norm's non-injectivity is exact:
+LN(x + t·1) = LN(x) for every t (the mean subtraction removes the shift, whatever the
+gains, biases and ε), shown on a rational pair. ``audit_evidence`` is the evidence of an
+``audit`` certificate (re-verified by ``proofs.check_audit``). Not measured here: the
+attention shift of THEORY §1 per layer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import Optional, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 
-from promptlimits.constructions.bert_checkpoint import BertLayerWeights
+from promptlimits.constructions.errors import InputError
+from promptlimits.constructions.numbers import format_exact
+from promptlimits.constructions.spec import Model
 from promptlimits.numerics.catalogue import png
 from promptlimits.proofs.gelu_orientation import BITS, GeluBlock, SignFlip, find_sign_flip, float_det_signs, sample_points
-from promptlimits.proofs.norm_lower_bound import spectral_lower
+from promptlimits.proofs.norm_lower_bound import certified_lower, integer_witness, squared_norms
+
+
+@dataclass(frozen=True)
+class NormWitness:
+    """‖W‖₂ ≥ ‖Wv‖/‖v‖ ≥ ``lower``: the integer vector v and the exact squared norms."""
+
+    v: tuple[int, ...]
+    v_norm2: int
+    wv_norm2: Fraction
+    lower: Fraction
+
+    @classmethod
+    def of(cls, W: Sequence[Sequence[Fraction]], proposal: np.ndarray) -> "NormWitness":
+        v = integer_witness(proposal)
+        v2, wv2 = squared_norms(W, v)
+        return cls(v, v2, wv2, certified_lower(v2, wv2))
+
+    def to_json(self) -> dict:
+        return {"v": [str(x) for x in self.v], "v_norm2": str(self.v_norm2),
+                "Wv_norm2": format_exact(self.wv_norm2), "lower": format_exact(self.lower)}
 
 
 @dataclass(frozen=True)
@@ -29,20 +56,34 @@ class LayerAudit:
     index: int
     width: int
     hidden: int
-    w1_lower: float
-    w2_lower: float
-    product_lower: float
-    product_at_least_one: bool  # certified: the lower-bound ball of the product is ≥ 1
+    w1: NormWitness
+    w2: NormWitness
     positive: int
     negative: int
     flip: Optional[SignFlip]
 
+    @property
+    def product(self) -> Fraction:
+        return self.w1.lower * self.w2.lower
+
+    @property
+    def product_at_least_one(self) -> bool:
+        """Exact: the certified lower bound of ‖W2‖‖W1‖ is ≥ 1."""
+        return self.product >= 1
+
     def to_json(self) -> dict:
         return {"layer": self.index, "width": self.width, "hidden": self.hidden,
-                "W1_norm_lower": self.w1_lower, "W2_norm_lower": self.w2_lower,
-                "norm_product_lower": self.product_lower, "norm_condition_fails": self.product_at_least_one,
+                "W1_norm_lower": float(self.w1.lower), "W2_norm_lower": float(self.w2.lower),
+                "norm_product_lower": float(self.product), "norm_condition_fails": self.product_at_least_one,
                 "float_det_signs": {"positive": self.positive, "negative": self.negative},
                 "certified_sign_flip": None if self.flip is None else self.flip.to_json()}
+
+    def evidence(self) -> dict:
+        """The layer's entry in an ``audit`` certificate (exact strings; see proofs.check_audit)."""
+        return {"layer": self.index, "verdict": "unknown" if self.flip is None else "not-injective",
+                "W1": self.w1.to_json(), "W2": self.w2.to_json(),
+                "norm_product_lower": format_exact(self.product), "norm_condition_fails": self.product_at_least_one,
+                "sign_flip": None if self.flip is None else self.flip.to_json()}
 
 
 def layer_norm_collision(d: int) -> tuple[tuple[Fraction, ...], tuple[Fraction, ...]]:
@@ -56,24 +97,55 @@ def layer_norm_collision(d: int) -> tuple[tuple[Fraction, ...], tuple[Fraction, 
     return x, x2
 
 
-def audit_layer(w: BertLayerWeights, samples: int, seed: int, bits: int = BITS) -> LayerAudit:
-    block = GeluBlock.of_arrays(w.W1, w.b1, w.W2)
-    l1, l2 = spectral_lower(w.W1, bits), spectral_lower(w.W2, bits)
-    product = l1 * l2
+def audit_block(index: int, block: GeluBlock, W1: Sequence[Sequence[Fraction]], W2: Sequence[Sequence[Fraction]],
+                samples: int, seed: int, bits: int = BITS) -> LayerAudit:
+    """Audit one feed-forward block (``W1``, ``W2``: the exact values of ``block``'s weights)."""
     per_scale = max(1, samples // 5)
     signs = float_det_signs(block, sample_points(block.d, seed, per_scale))
     flip = find_sign_flip(block, seed, bits, per_scale) if (signs > 0).any() and (signs < 0).any() else None
-    return LayerAudit(w.index, block.d, w.W1.shape[0], float(l1.lower()), float(l2.lower()),
-                      float(product.lower()), bool(product >= 1), int((signs > 0).sum()), int((signs < 0).sum()), flip)
+    return LayerAudit(index, block.d, block.W1.shape[0], NormWitness.of(W1, block.W1), NormWitness.of(W2, block.W2),
+                      int((signs > 0).sum()), int((signs < 0).sum()), flip)
 
 
-def hypotheses(audits: list[LayerAudit], activation: str, bidirectional: bool = True) -> list[tuple[str, str, str]]:
+def audit_model(model: Model, layers: Optional[list[int]], samples: int, seed: int) -> list[LayerAudit]:
+    """Audit the chosen layers (all by default) of a model; each must be a binary64 GELU layer."""
+    chosen = list(range(len(model.layers))) if layers is None else layers
+    out = []
+    for i in chosen:
+        if not 0 <= i < len(model.layers):
+            raise InputError(f"--layers: layer {i} out of range (the model has {len(model.layers)})")
+        layer = model.layers[i]
+        if layer.activation != "gelu":
+            raise InputError(f"model.layers[{i}]: activation {layer.activation!r}; the audit covers GELU blocks")
+        try:
+            block = GeluBlock.of_layer(layer)
+        except ValueError as err:
+            raise InputError(f"model.layers[{i}]: {err}") from None
+        out.append(audit_block(i, block, layer.W1, layer.W2, samples, seed))
+    return out
+
+
+def audit_evidence(model: Model, audits: list[LayerAudit]) -> dict:
+    """The evidence of an ``audit`` certificate about ``model`` (layout: proofs.check_audit)."""
+    normed = [i for i, layer in enumerate(model.layers) if layer.norm == "layernorm"]
+    collision = None
+    if normed:
+        x, y = layer_norm_collision(model.d)
+        collision = {"layers": normed, "x": [format_exact(v) for v in x], "y": [format_exact(v) for v in y]}
+    return {"layers": [a.evidence() for a in audits],
+            "not_injective_layers": [a.index for a in audits if a.flip is not None],
+            "layer_norm_collision": collision}
+
+
+def hypotheses(audits: list[LayerAudit], activation: str, bidirectional: bool = True,
+               layer_norm: bool = True) -> list[tuple[str, str, str]]:
     """(hypothesis, holds, evidence) rows of the report's table."""
     flips = [a.index for a in audits if a.flip is not None]
     fails = [a.index for a in audits if a.product_at_least_one]
     return [
         ("ReLU activation (THEORY §0)", "no" if activation != "relu" else "yes", f"activation is {activation}"),
-        ("no layer norm", "no", "post-layer-norm; LN(x) = LN(x + t·1) exactly (collision e₁, e₁ + 1)"),
+        ("no layer norm", "no", "post-layer-norm; LN(x) = LN(x + t·1) exactly (collision e₁, e₁ + 1)")
+        if layer_norm else ("no layer norm", "yes", "no layer norm in the model"),
         ("‖W2‖‖W1‖ < 1 (§7 sufficient condition)", "no" if fails else "not refuted",
          f"certified lower bound ≥ 1 on layers {fails}" if fails else "lower bounds < 1"),
         ("feed-forward blocks injective (Theorems 1–3)", "no" if flips else "unknown",
@@ -83,24 +155,26 @@ def hypotheses(audits: list[LayerAudit], activation: str, bidirectional: bool = 
     ]
 
 
-def report(audits: list[LayerAudit], activation: str, source: str) -> tuple[str, dict[str, bytes]]:
+def report(audits: list[LayerAudit], activation: str, source: str, bidirectional: bool = True,
+           layer_norm: bool = True) -> tuple[str, dict[str, bytes]]:
     """Markdown report and its plots (PNG bytes by file name)."""
     lines = [f"# Checkpoint audit: {source}", "",
              "Weights are the exact binary values of the file. Certified numbers are arb balls; "
              "float64 sign counts are proposals only.", "",
              "| hypothesis | holds | evidence |", "|---|---|---|"]
-    lines += [f"| {h} | {ok} | {ev} |" for h, ok, ev in hypotheses(audits, activation)]
+    lines += [f"| {h} | {ok} | {ev} |" for h, ok, ev in hypotheses(audits, activation, bidirectional, layer_norm)]
     lines += ["", "| layer | width × hidden | ‖W1‖ ≥ | ‖W2‖ ≥ | product ≥ | det J > 0 / < 0 (floats) | certified flip |",
               "|---|---|---|---|---|---|---|"]
     for a in audits:
-        flip = "no" if a.flip is None else f"yes: {a.flip.dets[0]} / {a.flip.dets[1]}"
-        lines.append(f"| {a.index} | {a.width} × {a.hidden} | {a.w1_lower:.4g} | {a.w2_lower:.4g} | "
-                     f"{a.product_lower:.4g} | {a.positive} / {a.negative} | {flip} |")
+        flip = "no" if a.flip is None else "yes: " + " / ".join(
+            f"{r['mantissa']}·2^{r['exponent']}" for r in a.flip.dets)
+        lines.append(f"| {a.index} | {a.width} × {a.hidden} | {float(a.w1.lower):.4g} | {float(a.w2.lower):.4g} | "
+                     f"{float(a.product):.4g} | {a.positive} / {a.negative} | {flip} |")
     lines += ["", "Left out: the attention shift of THEORY §1 per layer (not measured).",
               "", "![norms](audit_norms.png)", "", "![signs](audit_det_signs.png)", ""]
     xs = [a.index for a in audits]
     fig, ax = plt.subplots(figsize=(5, 3))
-    ax.bar(xs, [a.product_lower for a in audits])
+    ax.bar(xs, [float(a.product) for a in audits])
     ax.axhline(1, color="k", ls="--")
     ax.set_xlabel("layer")
     ax.set_ylabel("certified ‖W2‖‖W1‖ lower bound")

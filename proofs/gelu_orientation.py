@@ -12,8 +12,8 @@ norm condition failing.)
 Rigour. a and b are dyadic rational points (floats taken exactly); the weights are the
 exact binary64 values of the file (or spec). J is evaluated in arb balls at ``bits`` of precision
 (erf, exp, √2, √π rigorous) and its determinant by ``arb_mat.det``; a sign counts only
-when the ball excludes 0. Floats (numpy ``slogdet`` at random points) only propose the
-points; ``recheck_flip`` re-verifies a witness from scratch.
+when the ball excludes 0, and is recorded scale-free (``proofs.det_record``). Floats (numpy
+``slogdet`` at random points) only propose the points; ``recheck_flip`` re-verifies a witness.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from typing import Optional, Sequence
 import flint
 import numpy as np
 
+from promptlimits.constructions.numbers import format_exact
 from promptlimits.constructions.spec import Layer
+from promptlimits.proofs.det_record import record_holds, record_of
 from promptlimits.proofs.interval import precision
 
 BITS = 128
@@ -71,20 +73,18 @@ class GeluBlock:
 @dataclass(frozen=True)
 class SignFlip:
     """det J(positive) > 0 > det J(negative), both certified at ``bits``; ``dets`` are the
-    arb enclosures as text. Points are binary64 vectors (exact)."""
+    exact records (``proofs.det_record``) of the two arb enclosures. Points are binary64
+    vectors (exact)."""
 
     positive: tuple[float, ...]
     negative: tuple[float, ...]
-    dets: tuple[str, str]
+    dets: tuple[dict, dict]
     bits: int
 
     def to_json(self) -> dict:
-        """Points as exact strings (p/q of the binary64 values) and the enclosures."""
-        def exact(v: float) -> str:
-            q = Fraction(v)
-            return str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}"
-
-        return {"positive": [exact(v) for v in self.positive], "negative": [exact(v) for v in self.negative],
+        """Points as exact strings (p/q of the binary64 values) and the determinant records."""
+        return {"positive": [format_exact(Fraction(v)) for v in self.positive],
+                "negative": [format_exact(Fraction(v)) for v in self.negative],
                 "det_positive": self.dets[0], "det_negative": self.dets[1], "bits": self.bits}
 
 
@@ -145,20 +145,25 @@ def find_sign_flip(block: GeluBlock, seed: int = 0, bits: int = BITS,
     Returns None when no flip is found and certified (which proves nothing)."""
     points = sample_points(block.d, seed, per_scale)
     signs = float_det_signs(block, points)
-    found: dict[int, tuple[tuple[float, ...], flint.arb]] = {}
+    found: dict[int, tuple[tuple[float, ...], dict]] = {}
     for want in (1, -1):
         for x in points[signs == want]:
             det = jacobian_det(block, x, bits)
-            if _sign(det) == want:
-                found[want] = (tuple(float(v) for v in x), det)
+            with precision(bits):
+                record = record_of(det) if _sign(det) == want else None
+            if record is not None:
+                found[want] = (tuple(float(v) for v in x), record)
                 break
     if len(found) < 2:
         return None
-    (pos, dpos), (neg, dneg) = found[1], found[-1]
-    return SignFlip(pos, neg, (dpos.str(radius=True), dneg.str(radius=True)), bits)
+    (pos, rpos), (neg, rneg) = found[1], found[-1]
+    return SignFlip(pos, neg, (rpos, rneg), bits)
 
 
 def recheck_flip(block: GeluBlock, flip: SignFlip) -> bool:
-    """Re-evaluate both determinants rigorously: True when det J(positive) > 0 > det J(negative)."""
-    return (_sign(jacobian_det(block, flip.positive, flip.bits)) == 1
-            and _sign(jacobian_det(block, flip.negative, flip.bits)) == -1)
+    """Re-evaluate both determinants rigorously: True when det J(positive) > 0 > det J(negative)
+    and each enclosure lies inside its record's interval."""
+    dpos, dneg = jacobian_det(block, flip.positive, flip.bits), jacobian_det(block, flip.negative, flip.bits)
+    with precision(flip.bits):
+        records = record_holds(dpos, flip.dets[0]) and record_holds(dneg, flip.dets[1])
+    return records and _sign(dpos) == 1 and _sign(dneg) == -1

@@ -1,27 +1,44 @@
 """Certified LOWER bounds on spectral norms: ‖W‖₂ ≥ ‖W v‖/‖v‖ for any v ≠ 0.
 
-Floats propose v (the top right-singular vector); the quotient is then evaluated in arb
-balls from the exact binary64 entries, so the returned ball's lower end is a rigorous lower
-bound. Used to show that the sufficient condition ‖W2‖‖W1‖ < 1 cannot hold on a checkpoint.
+Floats propose v (the top right-singular vector, scaled by 2^SCALE_BITS and rounded to an
+integer vector); the squared norms ‖v‖² (an integer) and ‖Wv‖² (a rational) are then exact,
+and :func:`certified_lower` returns q = ⌊10⁶·√(‖Wv‖²/‖v‖²)⌋/10⁶, computed with integer square
+roots, so q ≤ ‖Wv‖/‖v‖ ≤ ‖W‖₂ holds exactly. Used to show that the sufficient condition
+‖W2‖‖W1‖ < 1 cannot hold on a checkpoint.
 """
 
 from __future__ import annotations
 
-import flint
+import math
+from fractions import Fraction
+from typing import Sequence
+
 import numpy as np
 
-from promptlimits.proofs.interval import precision
+SCALE_BITS = 30
+DIGITS = 6
 
 
-def spectral_lower(W: np.ndarray, bits: int = 128) -> flint.arb:
-    """A ball B with ‖W‖₂ ≥ every point of B's lower end (B encloses ‖W v‖/‖v‖ exactly)."""
-    W = np.asarray(W, dtype=np.float64)
-    _, _, vt = np.linalg.svd(W, full_matrices=False)
-    v = vt[0]
-    with precision(bits):
-        Wm = flint.arb_mat(W.tolist())
-        vm = flint.arb_mat([[float(x)] for x in v])
-        w = Wm * vm
-        num = sum((w[i, 0] * w[i, 0] for i in range(w.nrows())), flint.arb(0))
-        den = sum((vm[i, 0] * vm[i, 0] for i in range(vm.nrows())), flint.arb(0))
-        return (num / den).sqrt()
+def integer_witness(W: np.ndarray) -> tuple[int, ...]:
+    """A float proposal: round(2^SCALE_BITS · v) for v the top right-singular vector of W."""
+    _, _, vt = np.linalg.svd(np.asarray(W, dtype=np.float64), full_matrices=False)
+    v = tuple(int(x) for x in np.rint(vt[0] * 2.0**SCALE_BITS))
+    return v if any(v) else (1,) + (0,) * (len(v) - 1)
+
+
+def squared_norms(W: Sequence[Sequence[Fraction]], v: Sequence[int]) -> tuple[int, Fraction]:
+    """(‖v‖², ‖Wv‖²), exactly (each row's dot product over the lcm of its denominators).
+
+    W's entries are exact rationals (Fraction or int), v an integer vector of W's width."""
+    total = Fraction(0)
+    for row in W:
+        den = math.lcm(*(w.denominator for w in row))
+        num = sum(w.numerator * (den // w.denominator) * x for w, x in zip(row, v) if x)
+        total += Fraction(num * num, den * den)
+    return sum(x * x for x in v), total
+
+
+def certified_lower(v_norm2: int, wv_norm2: Fraction) -> Fraction:
+    """q = ⌊10^DIGITS·√(‖Wv‖²/‖v‖²)⌋/10^DIGITS ≤ ‖Wv‖/‖v‖ ≤ ‖W‖₂ (‖v‖² > 0)."""
+    scaled = Fraction(wv_norm2) * 10 ** (2 * DIGITS) / v_norm2
+    return Fraction(math.isqrt(scaled.numerator // scaled.denominator), 10**DIGITS)

