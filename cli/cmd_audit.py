@@ -6,8 +6,11 @@ against the paper's hypotheses: certified lower bounds on the feed-forward norm 
 certified Jacobian-determinant sign flips of x ↦ x + W2 GELU(W1 x + b1) + b2 (each proves
 that block not injective), the layer norm's exact non-injectivity, and a table of which
 hypotheses hold. ``--width``/``--hidden`` audit a checkpoint slice (first coordinates /
-hidden units). ``--out DIR`` writes report.md, audit.json and plots; ``--cert FILE`` writes
-an ``audit`` certificate (re-verified by ``promptlimits recheck``); files are written
+hidden units); layer indices in the output and the certificate are those of the imported
+model, ``checkpoint_layers`` maps them to the checkpoint's. ``--out DIR`` writes report.md,
+audit.json and plots; ``--cert FILE`` writes an ``audit`` certificate (re-verified by
+``promptlimits recheck``; for a checkpoint the imported model is written beside it as
+``<cert>.model.json`` + ``.safetensors``, to pass as ``--model``); files are written
 atomically. Exit 0 (an audit always reports), 2 on bad input.
 """
 
@@ -16,10 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
+from promptlimits.constructions.bert_import import import_bert, parse_layers
 from promptlimits.constructions.errors import InputError
-from promptlimits.constructions.formats import load_model
+from promptlimits.constructions.formats import load_model, model_files
+from promptlimits.constructions.spec import Model
 from promptlimits.numerics.checkpoint_audit import audit_evidence, audit_model, hypotheses, report
 from promptlimits.outcome import EXIT_DECIDED, Outcome, check_writable, json_bytes
 from promptlimits.proofs.certificate import make_certificate
@@ -41,31 +48,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
 
-def _layers(text):
-    if text is None:
-        return None
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"--layers: expected comma-separated integers, got {text!r}") from None
+@dataclass(frozen=True)
+class _Subject:
+    model: Model
+    layers: Optional[list[int]]  # the model's layers to audit (None: all)
+    model_path: Optional[str]  # where recheck finds the model (certificates that do not embed it)
+    files: dict[str, bytes]  # the imported model's files, written beside the certificate
+    checkpoint_layers: Optional[list[int]]  # an imported checkpoint's layer of each model layer
 
 
-def _subject(args: argparse.Namespace, cert: Path | None):
-    """(model, layers to audit, model path for the certificate, extra files to write)."""
+def _subject(args: argparse.Namespace, cert: Optional[Path]) -> _Subject:
     source = Path(args.source)
+    chosen = parse_layers(args.layers)
     if source.suffix == ".json":
         if args.width is not None or args.hidden is not None:
             raise InputError("--width/--hidden slice a checkpoint; a model file is audited as it is")
-        return load_model(source), _layers(args.layers), str(source), {}
-    from promptlimits.constructions.bert_import import import_bert
-    from promptlimits.constructions.formats import model_files
-
-    model = import_bert(source, args.width, args.hidden, _layers(args.layers))
+        return _Subject(load_model(source), chosen, str(source), {}, None)
+    model = import_bert(source, args.width, args.hidden, chosen)
+    origin = chosen if chosen is not None else list(range(len(model.layers)))
     if cert is None:
-        return model, None, None, {}
+        return _Subject(model, None, None, {}, origin)
     json_name = cert.name.removesuffix(".json") + ".model.json"
     files = {str(cert.parent / name): data for name, data in model_files(model, json_name).items()}
-    return model, None, str(cert.parent / json_name), files
+    return _Subject(model, None, str(cert.parent / json_name), files, origin)
 
 
 def run(args: argparse.Namespace) -> Outcome:
@@ -78,8 +83,9 @@ def run(args: argparse.Namespace) -> Outcome:
     if out is not None and out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
     cert_path = check_writable(args.cert, "certificate") if args.cert else None
-    model, layers, model_path, files = _subject(args, cert_path)
-    audits = audit_model(model, layers, args.samples, args.seed)
+    subject = _subject(args, cert_path)
+    model, files = subject.model, dict(subject.files)
+    audits = audit_model(model, subject.layers, args.samples, args.seed)
     activation = "gelu"
     bidirectional = model.attention != "causal"
     layer_norm = any(layer.norm == "layernorm" for layer in model.layers)
@@ -93,6 +99,8 @@ def run(args: argparse.Namespace) -> Outcome:
         "not_injective_layers": evidence["not_injective_layers"],
         "layer_norm_collision": evidence["layer_norm_collision"],
     }
+    if subject.checkpoint_layers is not None:
+        payload["checkpoint_layers"] = subject.checkpoint_layers
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         files[str(out / "report.md")] = text.encode("utf-8")
@@ -102,7 +110,7 @@ def run(args: argparse.Namespace) -> Outcome:
     if cert_path is not None:
         cert = make_certificate(claim="audit", verdict="audited", method="certified-bounds+orientation",
                                 evidence=evidence, model=model, seconds=time.perf_counter() - start,
-                                model_path=model_path)
+                                model_path=subject.model_path)
         files[str(cert_path)] = json_bytes(cert)
         payload["certificate"] = str(cert_path)
     summary = "\n".join(f"{ok:>11}  {h}: {ev}" for h, ok, ev in rows)

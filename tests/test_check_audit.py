@@ -4,6 +4,8 @@ Hand model: x ↦ x − 2 GELU(x) coordinate-wise in R² (det J changes sign, se
 test_gelu_orientation) with a layer norm; ‖W1‖ = 1 and ‖W2‖ = 2 exactly."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -99,3 +101,11 @@ def test_relu_layers_are_outside_the_audit(tmp_path):
     path = _write_model(tmp_path / "relu.json", EYE, [[-2, 0], [0, -2]], activation="relu")
     assert main(["audit", str(path), "--cert", str(tmp_path / "c.json")]) == 2
     assert not (tmp_path / "c.json").exists()
+
+
+def test_recheck_never_imports_z3(fold, tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(fold[1]))
+    code = ("import sys, json; from promptlimits.proofs.recheck import recheck; "
+            f"recheck(json.load(open({str(path)!r}))); assert 'z3' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -78,6 +78,7 @@ def test_minilm_slice_certificate_rechecks(tmp_path, capsys):
     assert (layer["width"], layer["hidden"]) == (128, 512)
     assert layer["norm_condition_fails"] is True and layer["norm_product_lower"] > 1
     assert layer["certified_sign_flip"] is not None and payload["not_injective_layers"] == [0]
+    assert payload["checkpoint_layers"] == [0]
     holds = {h["hypothesis"]: h["holds"] for h in payload["hypotheses"]}
     assert holds["causal attention (Theorem 5, L ≥ 2)"] == "no" and holds["no layer norm"] == "no"
     # the certificate does not embed the sliced layer: recheck needs the model written beside it
