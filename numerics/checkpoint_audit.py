@@ -119,7 +119,7 @@ def audit_model(model: Model, layers: Optional[list[int]], samples: int, seed: i
             raise InputError(f"model.layers[{i}]: activation {layer.activation!r}; the audit covers GELU blocks")
         try:
             block = GeluBlock.of_layer(layer)
-        except ValueError as err:
+        except (ValueError, OverflowError) as err:
             raise InputError(f"model.layers[{i}]: {err}") from None
         out.append(audit_block(i, block, layer.W1, layer.W2, samples, seed))
     return out

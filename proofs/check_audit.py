@@ -64,6 +64,13 @@ def _norm(W, entry: dict, width: int, what: str) -> Fraction:
     return q
 
 
+def _binary64(q: Fraction) -> bool:
+    try:
+        return Fraction(float(q)) == q
+    except OverflowError:
+        return False
+
+
 def _flip(block: GeluBlock, flip: dict, what: str) -> None:
     """Re-verify det J(positive) > 0 > det J(negative) in arb at the stated precision."""
     bits = flip["bits"]
@@ -71,7 +78,7 @@ def _flip(block: GeluBlock, flip: dict, what: str) -> None:
         raise CheckFailed(f"{what}: bits must be a power of two from 64 to {MAX_BITS}, got {bits!r}")
     for key, want in (("positive", 1), ("negative", -1)):
         x = exact_vector(flip[key], block.d, f"{what} {key} point")
-        if any(Fraction(float(c)) != c for c in x):
+        if not all(_binary64(c) for c in x):
             raise CheckFailed(f"{what}: the {key} point is not a binary64 vector")
         ball = jacobian_det(block, [float(c) for c in x], bits)
         record = flip[f"det_{key}"]
@@ -114,7 +121,7 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
             raise CheckFailed(f"{what}: activation {layer.activation!r} is outside the audit claim (GELU blocks)")
         try:
             block = GeluBlock.of_layer(layer)
-        except ValueError as err:
+        except (ValueError, OverflowError) as err:
             raise CheckFailed(f"{what}: {err}") from None
         q1 = _norm(layer.W1, entry["W1"], model.d, f"{what} ‖W1‖")
         q2 = _norm(layer.W2, entry["W2"], layer.hidden, f"{what} ‖W2‖")
