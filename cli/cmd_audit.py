@@ -5,7 +5,9 @@ Audits the GELU feed-forward blocks of a model file (``model@1`` JSON) or of a B
 against the paper's hypotheses: certified lower bounds on the feed-forward norm products,
 certified Jacobian-determinant sign flips of x ↦ x + W2 GELU(W1 x + b1) + b2 (each proves
 that block not injective), the layer norm's exact non-injectivity, and a table of which
-hypotheses hold. ``--width``/``--hidden`` audit a checkpoint slice (first coordinates /
+hypotheses hold; and, over the whole model, how far ``--prompts K`` seeded prompts move the
+relative attention among the input tokens per layer (0 at layer 1 by THEORY §1, certified
+> 0 where a prompt moves it; ``--prompts 0`` skips it). ``--width``/``--hidden`` audit a checkpoint slice (first coordinates /
 hidden units); layer indices in the output and the certificate are those of the imported
 model, ``checkpoint_layers`` maps them to the checkpoint's. ``--out DIR`` writes report.md,
 audit.json and plots; ``--cert FILE`` writes an ``audit`` certificate (re-verified by
@@ -27,6 +29,7 @@ from promptlimits.constructions.bert_import import import_bert, parse_layers
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.formats import load_model, model_files
 from promptlimits.constructions.spec import Model
+from promptlimits.numerics.attention_shift import measure
 from promptlimits.numerics.checkpoint_audit import audit_evidence, audit_model, hypotheses, report
 from promptlimits.outcome import EXIT_DECIDED, Outcome, check_writable, json_bytes
 from promptlimits.proofs.certificate import make_certificate
@@ -43,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=int, metavar="R", help="... and the first R hidden units")
     p.add_argument("--samples", type=int, default=40, metavar="N", help="random points per layer (default 40)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random points (default 0)")
+    p.add_argument("--prompts", type=int, default=8, metavar="K",
+                   help="seeded 2-token prompts for the attention shift per layer (default 8; 0 skips it)")
     p.add_argument("--out", metavar="DIR", help="write report.md, audit.json and plots into DIR")
     p.add_argument("--cert", metavar="FILE", help="write an 'audit' certificate to FILE")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
@@ -79,6 +84,8 @@ def run(args: argparse.Namespace) -> Outcome:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise InputError(f"--{name}: must be positive")
+    if args.prompts < 0:
+        raise InputError("--prompts: must be 0 or more")
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
@@ -86,18 +93,20 @@ def run(args: argparse.Namespace) -> Outcome:
     subject = _subject(args, cert_path)
     model, files = subject.model, dict(subject.files)
     audits = audit_model(model, subject.layers, args.samples, args.seed)
+    shifts = measure(model, samples=args.prompts, seed=args.seed) if args.prompts else None
     activation = "gelu"
     bidirectional = model.attention != "causal"
     layer_norm = any(layer.norm == "layernorm" for layer in model.layers)
-    rows = hypotheses(audits, activation, bidirectional, layer_norm)
-    evidence = audit_evidence(model, audits)
-    text, plots = report(audits, activation, str(args.source), bidirectional, layer_norm)
+    rows = hypotheses(audits, activation, bidirectional, layer_norm, shifts)
+    evidence = audit_evidence(model, audits, shifts)
+    text, plots = report(audits, activation, str(args.source), bidirectional, layer_norm, shifts)
     payload = {
         "verdict": "audited", "status": "decided", "method": "certified-bounds+orientation", "reason": "",
         "activation": activation, "layers": [a.to_json() for a in audits],
         "hypotheses": [{"hypothesis": h, "holds": ok, "evidence": ev} for h, ok, ev in rows],
         "not_injective_layers": evidence["not_injective_layers"],
         "layer_norm_collision": evidence["layer_norm_collision"],
+        "attention_shift": None if shifts is None else [s.to_json() for s in shifts.layers],
     }
     if subject.checkpoint_layers is not None:
         payload["checkpoint_layers"] = subject.checkpoint_layers

@@ -9,9 +9,10 @@ seeded random points (a histogram, proposals only) and, when both signs occur, a
 points whose signs are certified in arb ball arithmetic (``proofs.gelu_orientation``),
 which proves that block NOT injective. The layer norm's non-injectivity is exact:
 LN(x + t·1) = LN(x) for every t (the mean subtraction removes the shift, whatever the
-gains, biases and ε), shown on a rational pair. ``audit_evidence`` is the evidence of an
-``audit`` certificate (re-verified by ``proofs.check_audit``). Not measured here: the
-attention shift of THEORY §1 per layer.
+gains, biases and ε), shown on a rational pair. The attention shift of THEORY §1 per
+layer (``numerics.attention_shift``): 0 at layer 1 by Lemma 1, certified > 0 at deeper
+layers where a prompt moves it. ``audit_evidence`` is the evidence of an ``audit``
+certificate (re-verified by ``proofs.check_audit``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import numpy as np
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.numbers import format_exact
 from promptlimits.constructions.spec import Model
+from promptlimits.numerics.attention_shift import ShiftStudy
 from promptlimits.numerics.catalogue import png
+from promptlimits.proofs.relative_attention import rounded
 from promptlimits.proofs.gelu_orientation import BITS, GeluBlock, SignFlip, find_sign_flip, float_det_signs, sample_points
 from promptlimits.proofs.norm_lower_bound import certified_lower, integer_witness, squared_norms
 
@@ -125,7 +128,16 @@ def audit_model(model: Model, layers: Optional[list[int]], samples: int, seed: i
     return out
 
 
-def audit_evidence(model: Model, audits: list[LayerAudit]) -> dict:
+def shift_evidence(study: ShiftStudy) -> dict:
+    """The ``attention_shift`` entry of an audit certificate (enclosures rounded outward)."""
+    layers = [(s.layer, *rounded(s.lower, s.upper)) for s in study.layers]
+    tokens = lambda ts: [[format_exact(v) for v in t] for t in ts]  # noqa: E731
+    return {"input": tokens(study.X), "prompt": tokens(study.prompt), "bits": study.bits,
+            "layers": [{"layer": l, "lower": format_exact(lo), "upper": format_exact(hi)} for l, lo, hi in layers],
+            "moved_layers": [l for l, lo, _ in layers if lo > 0]}
+
+
+def audit_evidence(model: Model, audits: list[LayerAudit], shifts: Optional[ShiftStudy] = None) -> dict:
     """The evidence of an ``audit`` certificate about ``model`` (layout: proofs.check_audit)."""
     normed = [i for i, layer in enumerate(model.layers) if layer.norm == "layernorm"]
     collision = None
@@ -134,15 +146,26 @@ def audit_evidence(model: Model, audits: list[LayerAudit]) -> dict:
         collision = {"layers": normed, "x": [format_exact(v) for v in x], "y": [format_exact(v) for v in y]}
     return {"layers": [a.evidence() for a in audits],
             "not_injective_layers": [a.index for a in audits if a.flip is not None],
-            "layer_norm_collision": collision}
+            "layer_norm_collision": collision,
+            "attention_shift": None if shifts is None else shift_evidence(shifts)}
+
+
+def _shift_row(shifts: ShiftStudy) -> tuple[str, str, str]:
+    moved = [s.layer for s in shifts.layers if s.certified_moved]
+    first = shifts.layers[0]
+    evidence = (f"layer 0: exactly 0 (Lemma 1; enclosure ≤ {float(first.upper):.1e}); "
+                + (f"a {len(shifts.prompt)}-token prompt provably moves it at layers {moved} "
+                   f"(up to {max(s.max for s in shifts.layers):.3g} in total variation)" if moved
+                   else "no deeper layer certified to move"))
+    return ("prompts leave relative attention unchanged (THEORY §1)", "layer 0 only" if moved else "yes", evidence)
 
 
 def hypotheses(audits: list[LayerAudit], activation: str, bidirectional: bool = True,
-               layer_norm: bool = True) -> list[tuple[str, str, str]]:
+               layer_norm: bool = True, shifts: Optional[ShiftStudy] = None) -> list[tuple[str, str, str]]:
     """(hypothesis, holds, evidence) rows of the report's table."""
     flips = [a.index for a in audits if a.flip is not None]
     fails = [a.index for a in audits if a.product_at_least_one]
-    return [
+    return ([_shift_row(shifts)] if shifts is not None else []) + [
         ("ReLU activation (THEORY §0)", "no" if activation != "relu" else "yes", f"activation is {activation}"),
         ("no layer norm", "no", "post-layer-norm; LN(x) = LN(x + t·1) exactly (collision e₁, e₁ + 1)")
         if layer_norm else ("no layer norm", "yes", "no layer norm in the model"),
@@ -151,18 +174,18 @@ def hypotheses(audits: list[LayerAudit], activation: str, bidirectional: bool = 
         ("feed-forward blocks injective (Theorems 1–3)", "no" if flips else "unknown",
          f"certified opposite det J signs on layers {flips}" if flips else "no certified sign flip found"),
         ("causal attention (Theorem 5, L ≥ 2)", "no" if bidirectional else "yes",
-         "BERT attention is bidirectional: Theorem 5 says nothing"),
+         "attention is bidirectional: Theorem 5 says nothing"),
     ]
 
 
 def report(audits: list[LayerAudit], activation: str, source: str, bidirectional: bool = True,
-           layer_norm: bool = True) -> tuple[str, dict[str, bytes]]:
+           layer_norm: bool = True, shifts: Optional[ShiftStudy] = None) -> tuple[str, dict[str, bytes]]:
     """Markdown report and its plots (PNG bytes by file name)."""
     lines = [f"# Checkpoint audit: {source}", "",
              "Weights are the exact binary values of the file. Certified numbers are arb balls; "
              "float64 sign counts are proposals only.", "",
              "| hypothesis | holds | evidence |", "|---|---|---|"]
-    lines += [f"| {h} | {ok} | {ev} |" for h, ok, ev in hypotheses(audits, activation, bidirectional, layer_norm)]
+    lines += [f"| {h} | {ok} | {ev} |" for h, ok, ev in hypotheses(audits, activation, bidirectional, layer_norm, shifts)]
     lines += ["", "| layer | width × hidden | ‖W1‖ ≥ | ‖W2‖ ≥ | product ≥ | det J > 0 / < 0 (floats) | certified flip |",
               "|---|---|---|---|---|---|---|"]
     for a in audits:
@@ -170,8 +193,19 @@ def report(audits: list[LayerAudit], activation: str, source: str, bidirectional
             f"{r['mantissa']}·2^{r['exponent']}" for r in a.flip.dets)
         lines.append(f"| {a.index} | {a.width} × {a.hidden} | {float(a.w1.lower):.4g} | {float(a.w2.lower):.4g} | "
                      f"{float(a.product):.4g} | {a.positive} / {a.negative} | {flip} |")
-    lines += ["", "Left out: the attention shift of THEORY §1 per layer (not measured).",
-              "", "![norms](audit_norms.png)", "", "![signs](audit_det_signs.png)", ""]
+    plots: dict[str, bytes] = {}
+    if shifts is not None:
+        lines += ["", f"Attention shift S_ℓ (total variation of the input tokens' renormalised attention, max over "
+                  f"heads and queries) for {len(shifts.prompt)}-token Gaussian prompts on {len(shifts.X)} Gaussian "
+                  "tokens: float64 over the prompts, and a rigorous enclosure on the worst prompt.", "",
+                  "| layer | float mean | float max | certified enclosure (worst prompt) | moved (proven) |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {s.layer} | {s.mean:.3g} | {s.max:.3g} | [{float(s.lower):.6g}, {float(s.upper):.6g}] | "
+                  f"{'yes' if s.certified_moved else 'no'} |" for s in shifts.layers]
+        plots["audit_attention_shift.png"] = _shift_plot(shifts)
+    lines += ["", "![norms](audit_norms.png)", "", "![signs](audit_det_signs.png)", ""]
+    if shifts is not None:
+        lines += ["![attention shift](audit_attention_shift.png)", ""]
     xs = [a.index for a in audits]
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.bar(xs, [float(a.product) for a in audits])
@@ -186,4 +220,16 @@ def report(audits: list[LayerAudit], activation: str, source: str, bidirectional
     ax.set_ylabel("sampled points (float64 signs)")
     ax.legend()
     signs = png(fig)
-    return "\n".join(lines), {"audit_norms.png": norms, "audit_det_signs.png": signs}
+    return "\n".join(lines), {"audit_norms.png": norms, "audit_det_signs.png": signs, **plots}
+
+
+def _shift_plot(shifts: ShiftStudy) -> bytes:
+    xs = [s.layer for s in shifts.layers]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar([x - 0.2 for x in xs], [s.mean for s in shifts.layers], width=0.4, label="float mean")
+    ax.bar([x + 0.2 for x in xs], [s.max for s in shifts.layers], width=0.4, label="float max")
+    ax.plot(xs, [float(s.lower) for s in shifts.layers], "kv", label="certified lower (worst prompt)")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("relative-attention shift (TV)")
+    ax.legend(fontsize=7)
+    return png(fig)

