@@ -19,13 +19,13 @@ same weights, not the checkpoint's function.
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from promptlimits.constructions.bert_checkpoint import _tensors, locate
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.numbers import parse_exact
 from promptlimits.constructions.spec import Head, Layer, Model
@@ -34,6 +34,31 @@ from promptlimits.constructions.surd import sqrt_scale
 #: The exact (erf) GELU is the model format's; tanh approximations are refused.
 ACTIVATIONS = {"gelu": "gelu", "relu": "relu"}
 _PROBE = "encoder.layer.0.attention.self.query.weight"
+
+
+def locate(checkpoint: str | Path) -> tuple[Path, Optional[dict]]:
+    """(weights file, config dict or None) for a directory holding model.safetensors or a file."""
+    p = Path(checkpoint)
+    weights, config = (p / "model.safetensors", p / "config.json") if p.is_dir() else (p, p.parent / "config.json")
+    if not weights.is_file():
+        raise InputError(f"{checkpoint}: no model.safetensors found")
+    try:
+        cfg = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{config}: not a readable JSON config: {err}") from None
+    if cfg is not None and not isinstance(cfg, dict):
+        raise InputError(f"{config}: expected a JSON object")
+    return weights, cfg
+
+
+def _tensors(path: Path) -> dict[str, np.ndarray]:
+    """Every tensor of a .safetensors file (never pickle); InputError when unreadable."""
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types
+        raise InputError(f"{path}: not a readable .safetensors file: {err}") from None
 
 
 def _prefix(names: set[str], weights: Path) -> str:

@@ -128,13 +128,15 @@ def test_cli_writes_header_and_weights(tmp_path, capsys):
     assert load_model(out) == import_bert(tmp_path / "ckpt", layers=[1])
 
 
-@pytest.mark.parametrize("case", ["no-config", "tanh-gelu", "bad-layer", "bad-suffix", "not-bert"])
+@pytest.mark.parametrize("case", ["no-config", "bad-config", "tanh-gelu", "bad-layer", "bad-suffix", "not-bert"])
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, case):
     ckpt = tmp_path / "ckpt"
     _tiny_bert(ckpt, layers=1, act="gelu_new" if case == "tanh-gelu" else "gelu", seed=13)
     args = ["import", "bert", str(ckpt), "--out", str(tmp_path / "m.json")]
     if case == "no-config":
         (ckpt / "config.json").unlink()
+    elif case == "bad-config":
+        (ckpt / "config.json").write_text("{")
     elif case == "bad-layer":
         args += ["--layers", "4"]
     elif case == "bad-suffix":
