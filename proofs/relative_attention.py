@@ -45,7 +45,7 @@ def _relative(weights: Sequence[flint.arb], first: int) -> list[flint.arb]:
 
 def shift_enclosures(model: Model, X: Sequence[Vector], prompt: Sequence[Vector],
                      bits: int = 128) -> list[tuple[Fraction, Fraction]]:
-    """Per layer, exact rationals (lo, hi) with lo ≤ S_ℓ(prompt) ≤ hi (lo clipped at 0)."""
+    """Per layer, exact rationals (lo, hi) with lo ≤ S_ℓ(prompt) ≤ hi (clipped to [0, 1])."""
     m = len(prompt)
     with_prompt = stack_attention_balls(model, prompt, X, bits)
     without = stack_attention_balls(model, (), X, bits)
@@ -59,7 +59,7 @@ def shift_enclosures(model: Model, X: Sequence[Vector], prompt: Sequence[Vector]
                     tv = sum((abs(a - b) for a, b in zip(rp, r0)), flint.arb(0)) / 2
                     lo = max(lo, _exact(tv.lower()))
                     hi = max(hi, _exact(tv.upper()))
-            out.append((lo, hi))
+            out.append((lo, min(hi, Fraction(1))))  # a total variation never exceeds 1
     return out
 
 
