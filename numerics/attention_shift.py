@@ -3,9 +3,8 @@
 S_ℓ(P) is defined in ``proofs.relative_attention`` (the total-variation shift of the
 renormalised input attention; exactly 0 at the first layer by THEORY §1). The twin
 measures S_ℓ in float64 over seeded prompts; for the prompt with the largest deeper-layer
-shift the proofs module then encloses S_ℓ rigorously at every layer: at layer 1 the upper
-end bounds the rounding of an exact 0, at a deeper layer a lower end > 0 PROVES that this
-prompt moves relative attention there.
+shift the proofs module then decides S_1 = 0 exactly and encloses S_ℓ rigorously at every
+layer: a lower end > 0 PROVES that this prompt moves relative attention at that layer.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import torch
 
 from promptlimits.constructions.spec import Model
 from promptlimits.numerics.twin import Twin
-from promptlimits.proofs.relative_attention import shift_enclosures
+from promptlimits.proofs.relative_attention import first_layer_invariant, shift_enclosures
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,7 @@ class ShiftStudy:
     prompt: tuple[tuple[Fraction, ...], ...]
     bits: int
     layers: tuple[LayerShift, ...]
+    first_layer_exact: Optional[bool]  # S_1(prompt) = 0 decided exactly (None: not computed)
 
 
 def float_shifts(model: Model, X: np.ndarray, prompts: np.ndarray) -> np.ndarray:
@@ -85,5 +85,6 @@ def measure(model: Model, samples: int = 8, tokens: int = 4, prompt_length: int 
     exact = lambda a: tuple(tuple(Fraction(v) for v in row) for row in a.tolist())  # noqa: E731
     Xq, Pq = exact(X), exact(prompts[worst])
     bounds = shift_enclosures(model, Xq, Pq, bits) if certify else [(None, None)] * shifts.shape[1]
-    return ShiftStudy(Xq, Pq, bits, tuple(LayerShift(l, float(shifts[:, l].mean()), float(shifts[:, l].max()), lo, hi)
-                                          for l, (lo, hi) in enumerate(bounds)))
+    layers = tuple(LayerShift(l, float(shifts[:, l].mean()), float(shifts[:, l].max()), lo, hi)
+                   for l, (lo, hi) in enumerate(bounds))
+    return ShiftStudy(Xq, Pq, bits, layers, first_layer_invariant(model, Xq, Pq) if certify else None)

@@ -133,6 +133,7 @@ def shift_evidence(study: ShiftStudy) -> dict:
     layers = [(s.layer, *rounded(s.lower, s.upper)) for s in study.layers]
     tokens = lambda ts: [[format_exact(v) for v in t] for t in ts]  # noqa: E731
     return {"input": tokens(study.X), "prompt": tokens(study.prompt), "bits": study.bits,
+            "first_layer_exact": study.first_layer_exact,
             "layers": [{"layer": l, "lower": format_exact(lo), "upper": format_exact(hi)} for l, lo, hi in layers],
             "moved_layers": [l for l, lo, _ in layers if lo > 0]}
 
@@ -153,11 +154,13 @@ def audit_evidence(model: Model, audits: list[LayerAudit], shifts: Optional[Shif
 def _shift_row(shifts: ShiftStudy) -> tuple[str, str, str]:
     moved = [s.layer for s in shifts.layers if s.certified_moved]
     first = shifts.layers[0]
-    evidence = (f"layer 0: exactly 0 (Lemma 1; enclosure ≤ {float(first.upper):.1e}); "
+    exact = "decided exactly (exp-polynomial identity)" if shifts.first_layer_exact else "not decided"
+    evidence = (f"layer 0: 0, {exact}, as Lemma 1 says (ball enclosure ≤ {float(first.upper):.1e}); "
                 + (f"a {len(shifts.prompt)}-token prompt provably moves it at layers {moved} "
                    f"(up to {max(s.max for s in shifts.layers):.3g} in total variation)" if moved
                    else "no deeper layer certified to move"))
-    return ("prompts leave relative attention unchanged (THEORY §1)", "layer 0 only" if moved else "yes", evidence)
+    holds = ("layer 0 only" if moved else "yes") if shifts.first_layer_exact else "unknown"
+    return ("prompts leave relative attention unchanged (THEORY §1)", holds, evidence)
 
 
 def hypotheses(audits: list[LayerAudit], activation: str, bidirectional: bool = True,

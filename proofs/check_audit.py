@@ -10,7 +10,7 @@ Evidence layout (every number an exact string unless said otherwise)::
                                       "det_positive": {"exponent": k, "mantissa": "m"}, "det_negative": {...}}}],
      "not_injective_layers": [i, ...],
      "layer_norm_collision": null | {"layers": [i, ...], "x": [...], "y": [...]},
-     "attention_shift": null | {"input": [[x]], "prompt": [[p]], "bits": b (int),
+     "attention_shift": null | {"input": [[x]], "prompt": [[p]], "bits": b (int), "first_layer_exact": true,
                                 "layers": [{"layer": ℓ, "lower": "lo", "upper": "hi"}], "moved_layers": [ℓ, ...]}}
 
 Recomputed from the certificate's model, for each audited layer (strictly increasing indices,
@@ -25,7 +25,8 @@ each a GELU layer with binary64 weights):
 - the list of not-injective layers; and when the model has layer norms, the listed layers
   are exactly those, x ≠ y and x − mean(x) = y − mean(y), so every layer norm (any gains,
   biases, ε) maps x and y to the same output: no layer norm is injective;
-- for an attention shift: the enclosures lo ≤ S_ℓ(P) ≤ hi of every layer, recomputed in arb
+- for an attention shift: S_1(P) = 0 decided exactly again (exp-polynomial identity,
+  ``first_layer_invariant``); the enclosures lo ≤ S_ℓ(P) ≤ hi of every layer, recomputed in arb
   at ``bits`` from the stored input X and prompt P and rounded outward to 9 decimals
   (``proofs.relative_attention``), and the layers with lo > 0, where P provably moves the
   relative attention among the input tokens (THEORY §1 rules that out at layer 1 only).
@@ -41,7 +42,7 @@ from promptlimits.proofs.det_record import record_holds, sign_of
 from promptlimits.proofs.gelu_orientation import GeluBlock, jacobian_det
 from promptlimits.proofs.interval import precision
 from promptlimits.proofs.norm_lower_bound import certified_lower, squared_norms
-from promptlimits.proofs.relative_attention import rounded, shift_enclosures
+from promptlimits.proofs.relative_attention import first_layer_invariant, rounded, shift_enclosures
 
 CLAIM = "audit"
 MAX_BITS = 4096
@@ -132,6 +133,8 @@ def _attention_shift(model, entry: object) -> list[str]:
     X, P = _tokens(entry["input"], model.d, "attention_shift input"), _tokens(entry["prompt"], model.d,
                                                                                "attention_shift prompt")
     bits = _bits(entry["bits"], "attention_shift")
+    if entry["first_layer_exact"] is not True or not first_layer_invariant(model, X, P):
+        raise CheckFailed("attention_shift: the first layer's relative attention must be shown unchanged exactly")
     layers = entry["layers"]
     if not isinstance(layers, list) or len(layers) != len(model.layers):
         raise CheckFailed(f"attention_shift: expected one entry per layer ({len(model.layers)})")
@@ -146,7 +149,9 @@ def _attention_shift(model, entry: object) -> list[str]:
             moved.append(l)
     if _int_list(entry["moved_layers"], "moved_layers") != moved:
         raise CheckFailed(f"attention_shift: moved_layers must be {moved}")
-    return [f"attention shift of the stored prompt re-enclosed at {bits} bits on every layer; "
+    return ["first layer: relative attention among the input tokens is exactly the same with and without "
+            "the stored prompt (exp-polynomial identity)",
+            f"attention shift of the stored prompt re-enclosed at {bits} bits on every layer; "
             f"relative attention provably moved at layers {moved}"]
 
 

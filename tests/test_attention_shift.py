@@ -72,3 +72,42 @@ def test_rounding_widens_outward_to_nine_decimals():
     lo, hi = rounded(Fraction(1, 3), Fraction(2, 3))
     assert lo <= Fraction(1, 3) < lo + Fraction(1, 10**9) and hi - Fraction(1, 10**9) < Fraction(2, 3) <= hi
     assert rounded(Fraction(0), Fraction(1, 10**40)) == (0, Fraction(1, 10**9))
+
+
+@settings(max_examples=15)
+@given(models(d=st.integers(1, 3), layers=1, heads=st.integers(1, 2), positional=None, max_numerator=4),
+       st.integers(0, 3))
+def test_first_layer_invariance_is_decided_exactly(model, m):
+    from promptlimits.proofs.relative_attention import first_layer_invariant
+
+    n = model.max_length() or 3
+    X = [tuple(Fraction(i - j, 2) for j in range(model.d)) for i in range(n)]
+    P = [tuple(Fraction(3 + k, 1 + j) for j in range(model.d)) for k in range(m)]
+    assert first_layer_invariant(model, X, P)
+
+
+def test_the_exact_relative_attention_is_the_twins_and_notices_a_moved_score():
+    import numpy as np
+    import torch
+
+    from promptlimits.constructions.spec import Head, Layer, Model
+    from promptlimits.numerics.twin import Twin
+    from promptlimits.proofs.relative_attention import _raw_scores, _relative_exact
+
+    F = Fraction
+    eye = ((F(1), F(0)), (F(0), F(1)))
+    head = Head(W_q=eye, W_k=((F(1), F(2)), (F(0), F(-1))), W_v=eye, W_o=eye, b_q=(F(1, 2), F(0)))
+    model = Model(d=2, layers=(Layer(heads=(head,), W1=((F(0), F(0)),), b1=(F(0),), W2=((F(0),), (F(0),)),
+                                     b2=(F(0), F(0))),), attention="causal")
+    seq = [(F(1), F(0)), (F(-1), F(1)), (F(0), F(2)), (F(1, 3), F(1))]
+    sigma = _raw_scores(head, seq)
+    exact = [float(r) for r in _relative_exact(model, sigma, 3, 1, 4)]  # κ = 1: exponents are the scores
+    weights = Twin(model).attention(torch.tensor([[float(v) for v in t] for t in seq], dtype=torch.float64)[None])[0]
+    row = weights[0, 0, 3, 1:].numpy()
+    assert np.allclose(exact, row / row.sum(), rtol=1e-13, atol=0)
+    moved = [list(r) for r in sigma]
+    moved[3][2] += F(1, 10**9)  # one input key's score changes by 1e-9: no longer the same
+    assert _relative_exact(model, moved, 3, 1, 4) != _relative_exact(model, sigma, 3, 1, 4)
+    moved = [list(r) for r in sigma]
+    moved[3][0] += 5  # the prompt key's score changes: relative attention among inputs does not
+    assert _relative_exact(model, moved, 3, 1, 4) == _relative_exact(model, sigma, 3, 1, 4)

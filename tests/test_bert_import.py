@@ -73,6 +73,10 @@ def test_rigorous_balls_enclose_the_reference(tmp_path):
     for row, ref_row in zip(balls, ref.tolist()):
         for ball, value in zip(row, ref_row):
             assert float(ball.rad()) < 1e-25 and abs(float(ball.mid()) - value) < 1e-12
+    # THEORY §1 on the imported layer (biases, κ = 1/√6), decided exactly
+    from promptlimits.proofs.relative_attention import first_layer_invariant
+
+    assert first_layer_invariant(model, X, prompt)
     with precision(128):
         kappa = scale_ball(model)
         assert (kappa * kappa).contains(flint.fmpq(1, 6)) and kappa > 0
