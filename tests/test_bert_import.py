@@ -39,6 +39,14 @@ def _tiny_bert(folder, hidden=12, heads=2, layers=2, act="gelu", task=False, see
     return (net.bert if task else net).double()
 
 
+def _layer_gap(hf_layer, model, X) -> float:
+    """max |HF layer(X) − twin(X)| for a one-layer imported model."""
+    with torch.no_grad():
+        ref = hf_layer(X)
+        ref = ref[0] if isinstance(ref, tuple) else ref
+        return (ref - Twin(model)(X)).abs().max().item()
+
+
 def test_twin_of_the_import_equals_huggingface(tmp_path):
     hf = _tiny_bert(tmp_path)
     model = import_bert(tmp_path)
@@ -54,11 +62,7 @@ def test_task_checkpoints_import_their_encoder(tmp_path):
     hf = _tiny_bert(tmp_path, task=True, seed=3)  # keys start with "bert."
     model = import_bert(tmp_path, layers=[1])
     X = torch.randn(2, 4, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        ref = hf.encoder.layer[1](X)
-        ref = ref[0] if isinstance(ref, tuple) else ref
-        ours = Twin(model)(X)
-    assert (ref - ours).abs().max().item() < 1e-12
+    assert _layer_gap(hf.encoder.layer[1], model, X) < 1e-12
 
 
 def test_rigorous_balls_enclose_the_reference(tmp_path):
@@ -163,8 +167,4 @@ def test_minilm_layer_matches_huggingface():
     assert model.d == 384 and len(model.layers[0].heads) == 12 and model.score_scale == Surd(Fraction(1, 32))
     hf = transformers.BertModel.from_pretrained(str(path)).double().eval()
     X = torch.randn(2, 6, 384, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ref = hf.encoder.layer[0](X)
-        ref = ref[0] if isinstance(ref, tuple) else ref
-        ours = Twin(model)(X)
-    assert (ref - ours).abs().max().item() < 1e-10
+    assert _layer_gap(hf.encoder.layer[0], model, X) < 1e-10
