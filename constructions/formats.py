@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from promptlimits.constructions.errors import InputError
-from promptlimits.constructions.numbers import JsonDecimal, NonFiniteLiteral, format_exact, parse_exact
+from promptlimits.constructions.numbers import JsonDecimal, NonFiniteLiteral, format_exact, is_binary64, parse_exact
 from promptlimits.constructions.spec import Dataset, Example, Head, Layer, Matrix, Model, Vector, check_compatible
 from promptlimits.constructions.surd import format_scale, parse_scale
 
@@ -330,24 +330,12 @@ def model_to_json(model: Model) -> dict:
     }
 
 
-def _is_binary64(x: Fraction) -> bool:
-    """x is a binary64 number: a power-of-two denominator ≤ 2^1022 with a numerator of at
-    most 53 bits is one (the quick test); otherwise round-trip through float exactly."""
-    den = x.denominator
-    if den & (den - 1) == 0 and den.bit_length() <= 1023 and abs(x.numerator).bit_length() <= 53:
-        return True
-    try:
-        return Fraction(float(x)) == x
-    except OverflowError:
-        return False
-
-
 def _binary64(values: Any, where: str) -> Any:
     """A float64 array of a vector or matrix whose entries are binary64 numbers, else InputError."""
     import numpy as np
 
     rows = values if isinstance(values[0], tuple) else (values,)
-    if not all(_is_binary64(x) for row in rows for x in row):
+    if not all(is_binary64(x) for row in rows for x in row):
         raise InputError(f"{where}: an entry is not a binary64 number; write the model as JSON instead")
     arr = np.array([[float(x) for x in row] for row in rows], dtype=np.float64)
     return arr if isinstance(values[0], tuple) else arr[0]

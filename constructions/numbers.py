@@ -79,6 +79,18 @@ def _parse_text(text: str, where: str) -> Fraction:
     return Fraction(text)
 
 
+def is_binary64(x: Fraction) -> bool:
+    """x is a binary64 number. Quick test: a power-of-two denominator ≤ 2^1022 with a
+    numerator of at most 53 bits is one; otherwise round-trip through float exactly."""
+    den = x.denominator
+    if den & (den - 1) == 0 and den.bit_length() <= 1023 and abs(x.numerator).bit_length() <= 53:
+        return True
+    try:
+        return Fraction(float(x)) == x
+    except OverflowError:
+        return False
+
+
 def format_exact(x: Fraction) -> str:
     """Canonical exact text of a rational: ``"3"``, ``"-1/2"``."""
     x = Fraction(x)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from promptlimits.constructions.numbers import is_binary64
 from promptlimits.proofs.certificate import CheckFailed, Subjects, exact_number, exact_vector
 from promptlimits.proofs.det_record import record_holds, sign_of
 from promptlimits.proofs.gelu_orientation import GeluBlock, jacobian_det
@@ -74,13 +75,6 @@ def _norm(W, entry: dict, width: int, what: str) -> Fraction:
     return q
 
 
-def _binary64(q: Fraction) -> bool:
-    try:
-        return Fraction(float(q)) == q
-    except OverflowError:
-        return False
-
-
 def _bits(bits: object, what: str) -> int:
     if isinstance(bits, bool) or not isinstance(bits, int) or not 64 <= bits <= MAX_BITS or bits & (bits - 1):
         raise CheckFailed(f"{what}: bits must be a power of two from 64 to {MAX_BITS}, got {bits!r}")
@@ -92,7 +86,7 @@ def _flip(block: GeluBlock, flip: dict, what: str) -> None:
     bits = _bits(flip["bits"], what)
     for key, want in (("positive", 1), ("negative", -1)):
         x = exact_vector(flip[key], block.d, f"{what} {key} point")
-        if not all(_binary64(c) for c in x):
+        if not all(is_binary64(c) for c in x):
             raise CheckFailed(f"{what}: the {key} point is not a binary64 vector")
         ball = jacobian_det(block, [float(c) for c in x], bits)
         record = flip[f"det_{key}"]

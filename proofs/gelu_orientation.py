@@ -26,6 +26,7 @@ import flint
 import numpy as np
 
 from promptlimits.constructions.numbers import format_exact
+from promptlimits.constructions.numbers import is_binary64
 from promptlimits.constructions.spec import Layer
 from promptlimits.proofs.det_record import record_holds, record_of
 from promptlimits.proofs.interval import precision
@@ -60,8 +61,7 @@ class GeluBlock:
             raise ValueError("the orientation search covers GELU blocks")
         block = cls.of_arrays([[float(v) for v in row] for row in layer.W1], [float(v) for v in layer.b1],
                               [[float(v) for v in row] for row in layer.W2])
-        exact = all(Fraction(float(v)) == v for m in (layer.W1, layer.W2) for row in m for v in row)
-        if not exact or any(Fraction(float(v)) != v for v in layer.b1):
+        if not all(is_binary64(v) for m in (layer.W1, layer.W2, (layer.b1,)) for row in m for v in row):
             raise ValueError("weights must be exactly representable as binary64 floats")
         return block
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.formats import parse_json_text
-from promptlimits.constructions.numbers import JsonDecimal, NonFiniteLiteral, format_decimal, format_exact, parse_exact
+from promptlimits.constructions.numbers import JsonDecimal, NonFiniteLiteral, format_decimal, format_exact, is_binary64, parse_exact
 
 FRACTIONS = st.fractions(max_denominator=10**12).filter(lambda x: abs(x.numerator) < 10**30)
 
@@ -75,3 +75,17 @@ def test_format_decimal_has_the_requested_significant_digits(x, digits):
     mantissa = text.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
     assert len(mantissa) <= digits
     assert json.loads(text) == pytest.approx(float(x), rel=1e-6 if digits >= 7 else 1)
+
+
+@pytest.mark.parametrize("x, expected", [
+    (Fraction(1, 2), True), (Fraction(1, 10), False), (Fraction(1, 3), False), (Fraction(2**60), True),
+    (Fraction(2**53 + 1), False), (Fraction(1, 2**1074), True), (Fraction(1, 2**1075), False),
+    (Fraction(2**1024), False), (Fraction(-(2**53 - 1), 2**60), True),
+])
+def test_is_binary64_known_answers(x, expected):
+    assert is_binary64(x) is expected
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_every_float_is_binary64(f):
+    assert is_binary64(Fraction(f))
