@@ -76,9 +76,10 @@ def float_shifts(model: Model, X: np.ndarray, prompts: np.ndarray) -> np.ndarray
 def measure(model: Model, samples: int = 8, tokens: int = 4, prompt_length: int = 2, seed: int = 0,
             bits: int = 128, certify: bool = True) -> ShiftStudy:
     """S_ℓ over ``samples`` seeded Gaussian prompts on one seeded Gaussian input of ``tokens``
-    tokens (entries N(0, 1), taken as exact binary rationals), with the worst prompt certified."""
+    tokens (entries N(0, 1), taken as exact binary rationals; fewer when the positional
+    encodings cover fewer positions), with the worst prompt certified."""
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(tokens, model.d))
+    X = rng.normal(size=(min(tokens, model.max_length() or tokens), model.d))
     prompts = rng.normal(size=(samples, prompt_length, model.d))
     shifts = float_shifts(model, X, prompts)
     worst = int(shifts[:, 1:].max(axis=1).argmax()) if shifts.shape[1] > 1 else 0

@@ -18,9 +18,11 @@ from promptlimits.proofs.relative_attention import rounded, shift_enclosures
 
 @settings(max_examples=15)
 @given(models(d=st.integers(2, 3), layers=2, heads=st.integers(1, 2), activation=st.sampled_from(["relu", "gelu"]),
-              norm=st.sampled_from([None, "layernorm"]), positional=False, max_numerator=4))
+              norm=st.sampled_from([None, "layernorm"]), positional=None, max_numerator=4))
 def test_first_layer_shift_is_zero_and_the_balls_agree_with_the_floats(model):
-    shifts = measure(model, samples=4, tokens=3, prompt_length=2, seed=1).layers
+    study = measure(model, samples=4, tokens=3, prompt_length=2, seed=1)
+    shifts = study.layers
+    assert study.first_layer_exact and len(study.X) <= (model.max_length() or 3)
     first = shifts[0]
     assert first.max < 1e-12 and first.upper is not None and first.upper < 1e-30 and not first.certified_moved
     # the float64 shifts of every prompt stay below the largest one, which the worst
