@@ -62,13 +62,13 @@ def float_shifts(model: Model, X: np.ndarray, prompts: np.ndarray) -> np.ndarray
     x = torch.tensor(X, dtype=torch.float64)[None]
     p = torch.tensor(prompts, dtype=torch.float64)
     with torch.no_grad():
-        base = twin.attention(x)
-        moved = twin.attention(x.expand(len(prompts), *x.shape[1:]), p)
+        base = twin.scores(x)
+        moved = twin.scores(x.expand(len(prompts), *x.shape[1:]), p)
     out = []
-    for a0, ap in zip(base, moved):
-        rp = ap[:, :, m:, m:]
-        rp = rp / rp.sum(-1, keepdim=True)
-        tv = 0.5 * (rp - a0).abs().sum(-1)  # [K, H, n]
+    for s0, sp in zip(base, moved):
+        # relative attention among the inputs: a softmax over the input keys' scores alone
+        rp, r0 = torch.softmax(sp[:, :, m:, m:], dim=-1), torch.softmax(s0, dim=-1)
+        tv = 0.5 * (rp - r0).abs().sum(-1)  # [K, H, n]
         out.append(tv.amax(dim=(1, 2)).numpy())
     return np.stack(out, axis=1)
 

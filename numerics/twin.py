@@ -74,14 +74,13 @@ class TwinHead(nn.Module):
 
         ``allowed`` [B or 1, Q, T] is True where a query may attend to key c (None: all).
         """
-        return self.W_o(torch.matmul(self.weights(seq, queries, scale, allowed), self.W_v(seq)))
+        weights = torch.softmax(self.scores(seq, queries, scale, allowed), dim=-1)
+        return self.W_o(torch.matmul(weights, self.W_v(seq)))
 
-    def weights(self, seq: Tensor, queries: Tensor, scale: float, allowed: Optional[Tensor]) -> Tensor:
-        """The attention weights [B, Q, T]: softmax_c(κ (W_k c + b_k)ᵀ(W_q x + b_q)) over allowed keys."""
+    def scores(self, seq: Tensor, queries: Tensor, scale: float, allowed: Optional[Tensor]) -> Tensor:
+        """The attention scores [B, Q, T]: κ (W_k c + b_k)ᵀ(W_q x + b_q), −inf where not allowed."""
         scores = scale * torch.matmul(self.W_q(queries), self.W_k(seq).transpose(-1, -2))
-        if allowed is not None:
-            scores = scores.masked_fill(~allowed, float("-inf"))
-        return torch.softmax(scores, dim=-1)
+        return scores if allowed is None else scores.masked_fill(~allowed, float("-inf"))
 
 
 class TwinLayer(nn.Module):
@@ -191,16 +190,17 @@ class Twin(nn.Module):
         wanted = torch.arange(m, m + n, device=seq.device) if positions is None else m + positions
         return self.layers[-1](seq, self.score_scale, allowed, wanted)
 
-    def attention(self, X: Tensor, prompt: Optional[Tensor] = None) -> list[Tensor]:
-        """Every layer's attention weights on [P, X]: one [B, H, m + n, m + n] tensor per
-        layer (query rows, key columns; positional encodings added to X as in forward)."""
+    def scores(self, X: Tensor, prompt: Optional[Tensor] = None) -> list[Tensor]:
+        """Every layer's attention scores on [P, X]: one [B, H, m + n, m + n] tensor per layer
+        (query rows, key columns, −inf outside a query's context; positional encodings added
+        to X as in forward). A softmax over any set of keys gives their (relative) attention."""
         if self.positional is not None:
             X = X + self.positional[: X.shape[1]]
         seq = X if prompt is None else torch.cat([prompt, X], dim=1)
         allowed = self._allowed(seq.shape[1], None)
         out = []
         for layer in self.layers:
-            out.append(torch.stack([h.weights(seq, seq, self.score_scale, allowed) for h in layer.heads], dim=1))
+            out.append(torch.stack([h.scores(seq, seq, self.score_scale, allowed) for h in layer.heads], dim=1))
             seq = layer(seq, self.score_scale, allowed)
         return out
 

@@ -104,8 +104,8 @@ def test_the_exact_relative_attention_is_the_twins_and_notices_a_moved_score():
     seq = [(F(1), F(0)), (F(-1), F(1)), (F(0), F(2)), (F(1, 3), F(1))]
     sigma = _raw_scores(head, seq)
     exact = [float(r) for r in _relative_exact(model, sigma, 3, 1, 4)]  # κ = 1: exponents are the scores
-    weights = Twin(model).attention(torch.tensor([[float(v) for v in t] for t in seq], dtype=torch.float64)[None])[0]
-    row = weights[0, 0, 3, 1:].numpy()
+    scores = Twin(model).scores(torch.tensor([[float(v) for v in t] for t in seq], dtype=torch.float64)[None])[0]
+    row = torch.softmax(scores[0, 0, 3], dim=-1)[1:].numpy()
     assert np.allclose(exact, row / row.sum(), rtol=1e-13, atol=0)
     moved = [list(r) for r in sigma]
     moved[3][2] += F(1, 10**9)  # one input key's score changes by 1e-9: no longer the same
