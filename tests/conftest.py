@@ -9,6 +9,9 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# Checkpoints are local files: never let Hugging Face libraries reach for the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 settings.register_profile(
     "ci",
     derandomize=True,
