@@ -223,18 +223,10 @@ def _float_guess(b: _Block, y: np.ndarray, contraction: bool) -> np.ndarray:
     return z
 
 
-def _nearby(x: float, bound: int) -> flint.fmpq:
-    q = Fraction(float(x)).limit_denominator(bound)
-    return flint.fmpq(q.numerator, q.denominator)
-
-
 def _exact_from_guess(b: _Block, guess: np.ndarray, y: flint.fmpq_mat) -> Optional[flint.fmpq_mat]:
-    """A rational near the guess when it is exactly a preimage (checked), else the exact solution
-    for the guess's pattern, re-solved for the exact point's pattern."""
-    for bound in (10**7,):  # the guess may round to the exact point (denominators up to ~1e8): verify
-        z = flint.fmpq_mat(b.d, 1, [_nearby(x, bound) for x in guess])
-        if _is_preimage(b, z, y):
-            return z
+    """The exact solution for the guess's activation pattern, re-solved for the exact point's
+    pattern until it is a preimage (checked exactly). Solving the pattern's affine system is
+    as fast as rounding the guess to nearby rationals and checking them, and never misses."""
     pattern = tuple(bool(x) for x in (b.W1f @ guess + b.b1f) > 0)
     for _ in range(4):
         kind, z = _solve_pattern(b, pattern, y)
