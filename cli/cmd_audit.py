@@ -1,4 +1,5 @@
-"""``promptlimits audit MODEL|CHECKPOINT [--layers 0,1] [--width W] [--hidden R] [--samples N] [--seed S] [--out DIR] [--cert FILE]``.
+"""``promptlimits audit MODEL|CHECKPOINT [--layers 0,1] [--width W] [--hidden R] [--samples N] [--prompts K]
+[--seed S] [--out DIR] [--cert FILE]``.
 
 Audits the GELU feed-forward blocks of a model file (``model@1`` JSON) or of a BERT-family
 .safetensors checkpoint (a directory with model.safetensors and config.json, or the file)
@@ -6,10 +7,11 @@ against the paper's hypotheses: certified lower bounds on the feed-forward norm 
 certified Jacobian-determinant sign flips of x ↦ x + W2 GELU(W1 x + b1) + b2 (each proves
 that block not injective), the layer norm's exact non-injectivity, and a table of which
 hypotheses hold; and, over the whole model, how far ``--prompts K`` seeded prompts move the
-relative attention among the input tokens per layer (0 at layer 1 by THEORY §1, certified
-> 0 where a prompt moves it; ``--prompts 0`` skips it). ``--width``/``--hidden`` audit a checkpoint slice (first coordinates /
-hidden units); layer indices in the output and the certificate are those of the imported
-model, ``checkpoint_layers`` maps them to the checkpoint's. ``--out DIR`` writes report.md,
+relative attention among the input tokens per layer (0 at layer 1, decided exactly as
+THEORY §1 says; certified > 0 where a prompt moves it; ``--prompts 0`` skips it).
+``--width``/``--hidden`` audit a checkpoint slice (first coordinates / hidden units);
+layer indices in the output and the certificate are those of the imported model,
+``checkpoint_layers`` maps them to the checkpoint's. ``--out DIR`` writes report.md,
 audit.json and plots; ``--cert FILE`` writes an ``audit`` certificate (re-verified by
 ``promptlimits recheck``; for a checkpoint the imported model is written beside it as
 ``<cert>.model.json`` + ``.safetensors``, to pass as ``--model``); files are written
@@ -35,7 +37,8 @@ from promptlimits.outcome import EXIT_DECIDED, Outcome, check_writable, json_byt
 from promptlimits.proofs.certificate import make_certificate
 
 NAME = "audit"
-HELP = "audit GELU blocks (model file or BERT checkpoint): norm products, certified det J sign flips, layer norm"
+HELP = ("audit a model file or BERT checkpoint: norm products, certified det J sign flips, layer norm, "
+        "attention shift per layer, hypotheses table")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
