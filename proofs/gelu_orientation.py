@@ -25,8 +25,7 @@ from typing import Optional, Sequence
 import flint
 import numpy as np
 
-from promptlimits.constructions.numbers import format_exact
-from promptlimits.constructions.numbers import is_binary64
+from promptlimits.constructions.numbers import format_exact, is_binary64
 from promptlimits.constructions.spec import Layer
 from promptlimits.proofs.det_record import record_holds, record_of
 from promptlimits.proofs.interval import precision
