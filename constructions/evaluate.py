@@ -18,7 +18,7 @@ import flint
 
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.spec import Head, Layer, Matrix, Model, Vector
-from promptlimits.constructions.surd import Surd
+from promptlimits.constructions.surd import Surd, require_rational
 from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
 from promptlimits.proofs.interval import Ball, precision
 
@@ -60,8 +60,7 @@ def _bias_free(head: Head) -> None:
 
 def score_matrix(head: Head, scale: Fraction) -> Matrix:
     """M = κ·W_kᵀ W_q, so that key c scores cᵀ M x against query x (κ rational, no biases)."""
-    if isinstance(scale, Surd):
-        raise InputError(f"model.score_scale: {scale} is irrational; exact procedures need a rational")
+    scale = require_rational(scale)
     _bias_free(head)
     m = matmul(transpose(head.W_k), head.W_q)
     return tuple(tuple(scale * x for x in row) for row in m)

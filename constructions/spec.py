@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Optional
 
 from promptlimits.constructions.errors import InputError
-from promptlimits.constructions.surd import Scale, Surd
+from promptlimits.constructions.surd import Scale, Surd, require_rational
 
 Vector = tuple[Fraction, ...]
 Matrix = tuple[Vector, ...]  # a list of rows
@@ -219,9 +219,7 @@ class Model:
     @property
     def rational_score_scale(self) -> Fraction:
         """κ as a rational; InputError when it is a square root (exact procedures need Q)."""
-        if isinstance(self.score_scale, Surd):
-            raise InputError(f"model.score_scale: {self.score_scale} is irrational; exact procedures need a rational")
-        return self.score_scale
+        return require_rational(self.score_scale)
 
     def max_length(self) -> Optional[int]:
         """Longest input the positional encodings cover (None: unlimited)."""

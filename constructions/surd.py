@@ -72,6 +72,13 @@ class Surd:
 Scale = Union[Fraction, Surd]
 
 
+def require_rational(scale: Scale) -> Fraction:
+    """κ itself when rational; InputError for a Surd (exact procedures need κ ∈ Q)."""
+    if isinstance(scale, Surd):
+        raise InputError(f"model.score_scale: {scale} is irrational; exact procedures need a rational")
+    return scale
+
+
 def sqrt_scale(square: Fraction) -> Scale:
     """√square as a Fraction when it is rational, else as a Surd."""
     root = rational_sqrt(square)

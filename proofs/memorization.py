@@ -36,7 +36,7 @@ from promptlimits.constructions.evaluate import ExpVector, context, dot, matvec,
 from promptlimits.constructions.numbers import format_exact
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.spec import Dataset, Head, Matrix, Model, Vector
-from promptlimits.constructions.surd import Surd
+from promptlimits.constructions.surd import require_rational
 from promptlimits.proofs import linalg
 from promptlimits.proofs.exppoly import ExpPoly
 from promptlimits.proofs.preimage import Preimages, by_identity, preimages
@@ -114,8 +114,9 @@ def constrained_items(model: Model, dataset: Dataset) -> tuple[Item, ...]:
 @by_identity
 def head_maps(head: Head, scale: Fraction) -> tuple[Matrix, Matrix]:
     """(M, V) = (κ·W_kᵀW_q, W_o W_v), multiplied exactly by flint (κ rational, no biases)."""
-    if isinstance(scale, Surd) or head.has_bias:
-        raise InputError("model: exact procedures need a rational score scale and heads without biases")
+    scale = require_rational(scale)
+    if head.has_bias:
+        raise InputError("model: exact procedures need attention heads without biases")
     M = linalg.matmul(linalg.transpose(head.W_k), head.W_q)
     return tuple(tuple(scale * x for x in row) for row in M), linalg.matmul(head.W_o, head.W_v)
 
