@@ -10,7 +10,8 @@ The exact value is ``layer_exact`` (exp-polynomial quotients) for one ReLU layer
 midpoint of ``stack_balls`` at 128 (or 512) bits for deeper stacks, GELU and layer norm (whose
 radius is checked to be far below the tolerance, so the midpoint is as good as exact).
 The twin's ``positions`` path (the last layer computes only some outputs) is checked the
-same way. A wrong context, a missing residual, a transposed weight or the prompt leaking into the
+same way. A second property adds attention biases and an irrational score scale √r (what
+imported checkpoints carry) and compares the twin with the ball evaluator alone. A wrong context, a missing residual, a transposed weight or the prompt leaking into the
 positional encodings all move outputs by far more than 1e-12.
 
 Weights are kept small (|numerator| ≤ 4, denominator ≤ 4) so that attention scores stay
@@ -90,3 +91,39 @@ def test_twin_agrees_with_exact_evaluator(case):
             part = twin(X, Pt, positions=torch.tensor(rows))[0]
             err = float((part - want[rows]).abs().max())
             assert err <= tol, f"m={m}, positions {rows}: twin differs from exact by {err:.3g}"
+
+
+@st.composite
+def _biased_cases(draw):
+    """The cases above with attention biases (b_q, b_k, b_v per head, b_o per layer, each
+    present or not) and an irrational score scale √(1/s), as imported checkpoints have."""
+    from dataclasses import replace
+
+    from promptlimits.constructions.surd import Surd
+
+    model, dataset, prompt = draw(_cases())
+    q = st.fractions(min_value=-2, max_value=2, max_denominator=4)
+
+    def maybe(size):
+        return draw(st.one_of(st.none(), st.tuples(*[q] * size)))
+
+    layers = tuple(
+        replace(layer, b_o=maybe(model.d),
+                heads=tuple(replace(h, b_q=maybe(h.head_size), b_k=maybe(h.head_size), b_v=maybe(len(h.W_v)))
+                            for h in layer.heads))
+        for layer in model.layers)
+    scale = draw(st.sampled_from((Surd(Fraction(1, 2)), Surd(Fraction(1, 3)), Surd(Fraction(2, 3)), Fraction(1, 2))))
+    return replace(model, layers=layers, score_scale=scale), dataset, prompt
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(_biased_cases())
+def test_twin_agrees_with_the_balls_on_biased_models(case):
+    """Both evaluators' bias and κ = √r paths (written independently) agree to 1e-12."""
+    model, dataset, prompt = case
+    twin = Twin(model, dtype=torch.float64, device="cpu")
+    for ex in dataset.examples:
+        want = torch.tensor(_reference(model, prompt, ex.input), dtype=torch.float64)
+        got = twin(tensor(ex.input)[None], tensor(prompt).reshape(1, len(prompt), model.d))[0]
+        tol = RELATIVE * max(1.0, float(want.abs().max()))
+        assert float((got - want).abs().max()) <= tol
