@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.formats import load_model, model_files
 from promptlimits.constructions.spec import Model
 from promptlimits.numerics.attention_shift import measure
-from promptlimits.numerics.checkpoint_audit import audit_evidence, audit_model, hypotheses, report
+from promptlimits.numerics.checkpoint_audit import audit_block, audit_evidence, gelu_blocks, hypotheses, report
 from promptlimits.outcome import EXIT_DECIDED, Outcome, check_writable, json_bytes
 from promptlimits.proofs.certificate import make_certificate
 
@@ -81,6 +82,11 @@ def _subject(args: argparse.Namespace, cert: Optional[Path]) -> _Subject:
     return _Subject(model, None, str(cert.parent / json_name), files, origin)
 
 
+def _progress(message: str) -> None:
+    """One line per stage on stderr (stdout stays the report or the one JSON object)."""
+    print(f"[audit] {message} ...", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> Outcome:
     start = time.perf_counter()
     for name in ("width", "hidden", "samples"):
@@ -95,8 +101,14 @@ def run(args: argparse.Namespace) -> Outcome:
     cert_path = check_writable(args.cert, "certificate") if args.cert else None
     subject = _subject(args, cert_path)
     model, files = subject.model, dict(subject.files)
-    audits = audit_model(model, subject.layers, args.samples, args.seed)
-    shifts = measure(model, samples=args.prompts, seed=args.seed) if args.prompts else None
+    audits = []
+    for i, block in gelu_blocks(model, subject.layers):  # validated before any progress line
+        _progress(f"layer {i}: norm witnesses, det J signs at {args.samples} points, certified flip")
+        audits.append(audit_block(i, block, model.layers[i].W1, model.layers[i].W2, args.samples, args.seed))
+    shifts = None
+    if args.prompts:
+        _progress(f"attention shift: {args.prompts} prompts in float64, the worst one enclosed in arb")
+        shifts = measure(model, samples=args.prompts, seed=args.seed)
     activation = "gelu"
     bidirectional = model.attention != "causal"
     layer_norm = any(layer.norm == "layernorm" for layer in model.layers)
@@ -120,6 +132,7 @@ def run(args: argparse.Namespace) -> Outcome:
         files.update({str(out / name): data for name, data in plots.items()})
         payload["out"] = str(out)
     if cert_path is not None:
+        _progress("certificate (hashing the model's canonical form)")
         cert = make_certificate(claim="audit", verdict="audited", method="certified-bounds+orientation",
                                 evidence=evidence, model=model, seconds=time.perf_counter() - start,
                                 model_path=subject.model_path)

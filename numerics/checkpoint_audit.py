@@ -110,20 +110,25 @@ def audit_block(index: int, block: GeluBlock, W1: Sequence[Sequence[Fraction]], 
                       int((signs > 0).sum()), int((signs < 0).sum()), flip)
 
 
-def audit_model(model: Model, layers: Optional[list[int]], samples: int, seed: int) -> list[LayerAudit]:
-    """Audit the chosen layers (all by default) of a model; each must be a binary64 GELU layer."""
+def gelu_blocks(model: Model, layers: Optional[list[int]]) -> list[tuple[int, GeluBlock]]:
+    """The chosen layers' feed-forward blocks (all by default); InputError unless each is a
+    binary64 GELU layer of the model."""
     chosen = list(range(len(model.layers))) if layers is None else layers
     out = []
     for i in chosen:
         if not 0 <= i < len(model.layers):
             raise InputError(f"--layers: layer {i} out of range (the model has {len(model.layers)})")
-        layer = model.layers[i]
         try:
-            block = GeluBlock.of_layer(layer)
+            out.append((i, GeluBlock.of_layer(model.layers[i])))
         except (ValueError, OverflowError) as err:
             raise InputError(f"model.layers[{i}]: {err}") from None
-        out.append(audit_block(i, block, layer.W1, layer.W2, samples, seed))
     return out
+
+
+def audit_model(model: Model, layers: Optional[list[int]], samples: int, seed: int) -> list[LayerAudit]:
+    """Audit the chosen layers (all by default) of a model; each must be a binary64 GELU layer."""
+    return [audit_block(i, block, model.layers[i].W1, model.layers[i].W2, samples, seed)
+            for i, block in gelu_blocks(model, layers)]
 
 
 def shift_evidence(study: ShiftStudy) -> dict:

@@ -98,10 +98,12 @@ def test_a_flip_claimed_on_an_injective_block_is_refused(fold, tmp_path):
         recheck(forged)
 
 
-def test_relu_layers_are_outside_the_audit(tmp_path):
+def test_relu_layers_are_outside_the_audit(tmp_path, capsys):
     path = _write_model(tmp_path / "relu.json", EYE, [[-2, 0], [0, -2]], activation="relu")
+    capsys.readouterr()
     assert main(["audit", str(path), "--cert", str(tmp_path / "c.json")]) == 2
     assert not (tmp_path / "c.json").exists()
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1  # no progress line before the error
 
 
 def test_recheck_never_imports_z3(fold, tmp_path):
