@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run one command; returns the exit code."""
+    """Run one command; returns the exit code. Exact numbers of any size are printed and read
+    (the process is ours: CPython's 4300-digit int ↔ str cap is lifted for the run)."""
+    sys.set_int_max_str_digits(0)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

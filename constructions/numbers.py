@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+import sys
+from contextlib import contextmanager
 from fractions import Fraction
+from typing import Iterator
 
 from promptlimits.constructions.errors import InputError
 
@@ -77,6 +80,19 @@ def _parse_text(text: str, where: str) -> Fraction:
     if match.group(3) is not None and abs(int(match.group(3)[1:])) > MAX_EXPONENT:
         raise InputError(f"{where}: exponent of {shown!r} is beyond +-{MAX_EXPONENT}")
     return Fraction(text)
+
+
+@contextmanager
+def unlimited_digits() -> Iterator[None]:
+    """Lift CPython's 4300-digit cap on int ↔ str conversion while exact rationals of any size
+    are written or read (inputs are bounded by the file readers' limits); the previous cap
+    is restored afterwards. Also usable as a decorator."""
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(old)
 
 
 def is_binary64(x: Fraction) -> bool:

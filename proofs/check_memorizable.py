@@ -15,13 +15,12 @@ every number stored in the evidence must equal its recomputed value:
 
 from __future__ import annotations
 
-import sys
 from fractions import Fraction
 from itertools import product
 from typing import Optional, Sequence
 
 from promptlimits.constructions.evaluate import dot, matvec, score_matrix, value_matrix
-from promptlimits.constructions.numbers import format_exact
+from promptlimits.constructions.numbers import format_exact, unlimited_digits
 from promptlimits.proofs.certificate import CheckFailed, Subjects
 from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
 from promptlimits.proofs.memorization import Item, constrained_items, equations, head_sum_left_null, prompt_free, verify_witness
@@ -29,11 +28,9 @@ from promptlimits.proofs.preimage import certified_injective, preimages
 from promptlimits.proofs.prompt_witness import NotVerified, PromptWitness, as_rational, exppoly_from_json
 from promptlimits.proofs.reachable import classify, left_null, sign_against_exp
 
-#: Exact rationals of any size are the point of this module (inputs are bounded by the file
-#: readers' limits); lift CPython's 4300-digit cap on int ↔ str conversion for them.
-sys.set_int_max_str_digits(0)
 
 
+@unlimited_digits()
 def recheck(cert: dict, subj: Subjects) -> list[str]:
     """Verify a memorizability certificate; returns what was verified, raises CheckFailed."""
     model, dataset = subj.model, subj.dataset

@@ -24,7 +24,6 @@ impossibility or leave the answer unknown.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,7 +32,7 @@ from itertools import product
 from typing import Optional, Sequence
 
 from promptlimits.constructions.evaluate import ExpVector, context, dot, matvec, score_matrix, tokens_with_positions, value_matrix
-from promptlimits.constructions.numbers import format_exact
+from promptlimits.constructions.numbers import format_exact, unlimited_digits
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.spec import Dataset, Head, Matrix, Model, Vector
 from promptlimits.constructions.surd import require_rational
@@ -48,9 +47,6 @@ from promptlimits.proofs.reachable import Reachability, classify, left_null, rea
 #: Most preimage combinations tried for a non-injective block.
 MAX_COMBINATIONS = 1024
 
-#: Exact rationals of any size are the point of this module (inputs are bounded by the file
-#: readers' limits); lift CPython's 4300-digit cap on int ↔ str conversion for them.
-sys.set_int_max_str_digits(0)
 
 
 @dataclass(frozen=True)
@@ -394,6 +390,7 @@ def _zjson(z: Vector) -> list[str]:
     return [format_exact(x) for x in z]
 
 
+@unlimited_digits()
 def decide(model: Model, dataset: Dataset, length: Optional[int] = None,
            timeout: Optional[float] = None, verify: bool = True) -> Decision:
     """Decide memorizability of ``dataset`` by prompts (of ``length`` tokens, or any length)."""
@@ -546,6 +543,7 @@ def _head_sum_relaxation(items, pres, grade, Vs, base) -> Decision:
                     "several heads: the exact route covers one head; the sound relaxation (z − q ∈ Σ_h col(V_h)) holds")
 
 
+@unlimited_digits()
 def verify_witness(model: Model, dataset: Dataset, witness: PromptWitness) -> int:
     """Re-run the witness exactly (entropy prompts: exact algebra plus an interval-proven root)
     at every constrained item of a one-head model; returns how many targets it met, raises

@@ -433,3 +433,18 @@ def test_timeout_gives_unknown_never_a_verdict():
     ds = dataset_from(model, PROMPT, INPUTS)
     dec = decide(model, ds, timeout=1e-9)
     assert dec.verdict == "unknown" and "time" in dec.reason
+
+
+def test_importing_the_exact_modules_leaves_the_int_text_cap_alone():
+    """The 4300-digit int ↔ str cap is lifted only inside decide / recheck, then restored."""
+    import subprocess
+    import sys
+
+    code = ("import sys; cap = sys.get_int_max_str_digits(); "
+            "import promptlimits.proofs.memorization, promptlimits.proofs.check_memorizable; "
+            "from promptlimits.constructions.numbers import unlimited_digits; "
+            "assert sys.get_int_max_str_digits() == cap, 'changed by import'; "
+            "f = unlimited_digits()(lambda: (sys.get_int_max_str_digits(), str(10 ** 5000)[:1])); "
+            "assert f() == (0, '1') and sys.get_int_max_str_digits() == cap, 'not restored'")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
