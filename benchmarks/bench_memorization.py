@@ -32,7 +32,7 @@ from fractions import Fraction as F
 from promptlimits.constructions.evaluate import layer_exact
 from promptlimits.constructions.spec import Dataset, Example, Head, Layer, Model
 from promptlimits.proofs.memorization import decide, head_maps
-from promptlimits.proofs.preimage import forward
+from promptlimits.constructions.feed_forward import forward
 
 
 def _q(rng: random.Random, a: int = 4, b: int = 4) -> F:

@@ -48,7 +48,7 @@ from promptlimits.constructions.evaluate import dot, layer_exact, matvec, score_
 from promptlimits.constructions.spec import Dataset, Example, Model, Vector, single_exact_layer
 from promptlimits.proofs import linalg
 from promptlimits.proofs.exppoly import ExpFrac
-from promptlimits.proofs.preimage import forward
+from promptlimits.constructions.feed_forward import forward
 
 
 @dataclass(frozen=True)

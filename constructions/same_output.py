@@ -24,7 +24,7 @@ from promptlimits.constructions.decompose import decompose
 from promptlimits.constructions.errors import InputError
 from promptlimits.constructions.evaluate import matvec, tokens_with_positions, value_matrix
 from promptlimits.constructions.spec import Dataset, Example, Model, Vector
-from promptlimits.proofs.preimage import forward
+from promptlimits.constructions.feed_forward import forward
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ from promptlimits.constructions.evaluate import matvec, value_matrix
 from promptlimits.constructions.lora import LoraUpdate, lora_update
 from promptlimits.constructions.spec import Dataset, Example, Head, Layer, Model, Vector, single_exact_layer
 from promptlimits.proofs import linalg
-from promptlimits.proofs.preimage import forward, preimages
+from promptlimits.constructions.feed_forward import forward
+from promptlimits.proofs.preimage import preimages
 
 FAMILIES = ("X", "L")
 

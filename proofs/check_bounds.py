@@ -33,7 +33,7 @@ from promptlimits.proofs.loss_floor import (
     DIGITS, check_enclosure, leaf_lower_bound, problem, reference, round_down, shared_query,
 )
 from promptlimits.proofs.norms import recheck_norm_json
-from promptlimits.proofs.preimage import forward
+from promptlimits.constructions.feed_forward import forward
 
 #: Widest accepted enclosure, relative to max(1, |lower end|).
 WIDTH_BITS = 40

@@ -38,7 +38,8 @@ from promptlimits.constructions.spec import Dataset, Head, Matrix, Model, Vector
 from promptlimits.constructions.surd import require_rational
 from promptlimits.proofs import linalg
 from promptlimits.proofs.exppoly import ExpPoly
-from promptlimits.proofs.preimage import Preimages, by_identity, preimages
+from promptlimits.constructions.feed_forward import by_identity
+from promptlimits.proofs.preimage import Preimages, preimages
 from promptlimits.proofs.prompt_witness import (
     NotVerified, PromptWitness, SymToken, exppoly_to_json, output_with_aggregate,
 )

@@ -31,6 +31,7 @@ from typing import Optional, Sequence
 import flint
 import numpy as np
 
+from promptlimits.constructions.feed_forward import FlintBlock, by_identity, flint_block, fmpq_column, fractions_of
 from promptlimits.constructions.spec import Layer, Vector
 from promptlimits.proofs.norms import lipschitz_product
 
@@ -55,83 +56,7 @@ class Preimages:
 # ----------------------------------------------------------------------------- exact pieces
 
 
-@dataclass(frozen=True)
-class _Block:
-    """The layer's matrices as flint matrices and floats (built once per layer)."""
-
-    d: int
-    r: int
-    W1: flint.fmpq_mat
-    b1: flint.fmpq_mat
-    W2: flint.fmpq_mat
-    b2: flint.fmpq_mat
-    W1f: np.ndarray
-    b1f: np.ndarray
-    W2f: np.ndarray
-    b2f: np.ndarray
-    W2cols: tuple  # W2's entries column by column (fmpq), to mask inactive units quickly
-    ident: flint.fmpq_mat
-
-
-def _fm(rows: Sequence[Sequence[Fraction]]) -> flint.fmpq_mat:
-    flat = [flint.fmpq(x.numerator, x.denominator) for row in rows for x in row]
-    return flint.fmpq_mat(len(rows), len(rows[0]), flat)
-
-
-def _col(v: Sequence[Fraction]) -> flint.fmpq_mat:
-    return flint.fmpq_mat(len(v), 1, [flint.fmpq(x.numerator, x.denominator) for x in v])
-
-
-def by_identity(fn):
-    """Cache ``fn(obj, *rest)`` by the identity of obj (specs are immutable, hashing them is slow)."""
-    cache: dict = {}
-
-    def wrapper(obj, *rest):
-        key = (id(obj),) + rest
-        hit = cache.get(key)
-        if hit is not None and hit[0] is obj:
-            return hit[1]
-        value = fn(obj, *rest)
-        if len(cache) > 256:
-            cache.clear()
-        cache[key] = (obj, value)
-        return value
-
-    wrapper.__doc__ = fn.__doc__
-    wrapper.__name__ = fn.__name__
-    return wrapper
-
-
-@by_identity
-def _block(layer: Layer) -> _Block:
-    if not layer.is_exact_relu:
-        raise ValueError("exact preimages need a ReLU block without layer norm")
-    return _Block(
-        d=len(layer.W2), r=len(layer.W1),
-        W1=_fm(layer.W1), b1=_col(layer.b1), W2=_fm(layer.W2), b2=_col(layer.b2),
-        W1f=np.array(layer.W1, dtype=float), b1f=np.array(layer.b1, dtype=float),
-        W2f=np.array(layer.W2, dtype=float), b2f=np.array(layer.b2, dtype=float),
-        W2cols=tuple(tuple(flint.fmpq(row[j].numerator, row[j].denominator) for row in layer.W2)
-                     for j in range(len(layer.W1))),
-        ident=flint.fmpq_mat(len(layer.W2), len(layer.W2),
-                             [int(i == j) for i in range(len(layer.W2)) for j in range(len(layer.W2))]),
-    )
-
-
-def _vec(m: flint.fmpq_mat) -> Vector:
-    return tuple(Fraction(int(m[i, 0].p), int(m[i, 0].q)) for i in range(m.nrows()))
-
-
-def forward(layer: Layer, z: Sequence[Fraction]) -> Vector:
-    """f(z) exactly, for a rational z."""
-    b = _block(layer)
-    zc = _col(z)
-    pre = b.W1 * zc + b.b1
-    h = flint.fmpq_mat(b.r, 1, [pre[j, 0] if pre[j, 0] > 0 else 0 for j in range(b.r)])
-    return _vec(zc + b.W2 * h + b.b2)
-
-
-def _pattern_system(b: _Block, pattern: Sequence[bool], y: flint.fmpq_mat) -> tuple[flint.fmpq_mat, flint.fmpq_mat]:
+def _pattern_system(b: FlintBlock, pattern: Sequence[bool], y: flint.fmpq_mat) -> tuple[flint.fmpq_mat, flint.fmpq_mat]:
     """(I + W2 D W1, y − b2 − W2 D b1) for the diagonal 0/1 matrix D of ``pattern``."""
     zero = flint.fmpq(0)
     cols = [b.W2cols[j] if on else (zero,) * b.d for j, on in enumerate(pattern)]
@@ -139,7 +64,7 @@ def _pattern_system(b: _Block, pattern: Sequence[bool], y: flint.fmpq_mat) -> tu
     return b.ident + W2D * b.W1, y - b.b2 - W2D * b.b1
 
 
-def _solve_pattern(b: _Block, pattern: Sequence[bool], y: flint.fmpq_mat) -> tuple[str, Optional[flint.fmpq_mat]]:
+def _solve_pattern(b: FlintBlock, pattern: Sequence[bool], y: flint.fmpq_mat) -> tuple[str, Optional[flint.fmpq_mat]]:
     """('regular', z) | ('singular-consistent', z) | ('inconsistent', None) for one pattern's system."""
     A, rhs = _pattern_system(b, pattern, y)
     try:
@@ -159,13 +84,13 @@ def _solve_pattern(b: _Block, pattern: Sequence[bool], y: flint.fmpq_mat) -> tup
     return "singular-consistent", flint.fmpq_mat(b.d, 1, z)
 
 
-def _is_preimage(b: _Block, z: flint.fmpq_mat, y: flint.fmpq_mat) -> bool:
+def _is_preimage(b: FlintBlock, z: flint.fmpq_mat, y: flint.fmpq_mat) -> bool:
     pre = b.W1 * z + b.b1
     h = flint.fmpq_mat(b.r, 1, [pre[j, 0] if pre[j, 0] > 0 else 0 for j in range(b.r)])
     return z + b.W2 * h + b.b2 == y
 
 
-def _pattern_of(b: _Block, z: flint.fmpq_mat) -> tuple[bool, ...]:
+def _pattern_of(b: FlintBlock, z: flint.fmpq_mat) -> tuple[bool, ...]:
     pre = b.W1 * z + b.b1
     return tuple(pre[j, 0] > 0 for j in range(b.r))
 
@@ -197,7 +122,7 @@ def certified_injective(layer: Layer) -> bool:
 # ----------------------------------------------------------------------------- float guess
 
 
-def _float_guess(b: _Block, y: np.ndarray, contraction: bool) -> np.ndarray:
+def _float_guess(b: FlintBlock, y: np.ndarray, contraction: bool) -> np.ndarray:
     """A float approximation of some preimage: fixed-point iteration for a contraction,
     piecewise Newton (solve the affine system of the current pattern) otherwise."""
     z = y - b.b2f
@@ -223,7 +148,7 @@ def _float_guess(b: _Block, y: np.ndarray, contraction: bool) -> np.ndarray:
     return z
 
 
-def _exact_from_guess(b: _Block, guess: np.ndarray, y: flint.fmpq_mat) -> Optional[flint.fmpq_mat]:
+def _exact_from_guess(b: FlintBlock, guess: np.ndarray, y: flint.fmpq_mat) -> Optional[flint.fmpq_mat]:
     """The exact solution for the guess's activation pattern, re-solved for the exact point's
     pattern until it is a preimage (checked exactly). Solving the pattern's affine system is
     as fast as rounding the guess to nearby rationals and checking them, and never misses."""
@@ -252,26 +177,26 @@ def preimages(layer: Layer, y: Sequence[Fraction], limit: int = 64, timeout: flo
     True only when the points are provably all of f⁻¹(y) (see the module docstring for the
     three arguments used). ``allow_smt=False`` restricts completeness to Z3-free arguments.
     """
-    b = _block(layer)
-    yq = _col(tuple(Fraction(x) for x in y))
+    b = flint_block(layer)
+    yq = fmpq_column(tuple(Fraction(x) for x in y))
     contraction = certified_injective(layer)
     guess = _float_guess(b, np.array([float(x) for x in y]), contraction)
     found = _exact_from_guess(b, guess, yq) if np.all(np.isfinite(guess)) else None
     if contraction:
         if found is None:
             found = _contraction_solve(b, yq)
-        return Preimages((_vec(found),), True, "injective-norm")
+        return Preimages((fractions_of(found),), True, "injective-norm")
     if b.r <= EXHAUSTIVE_MAX_HIDDEN:
         result = _exhaustive(b, yq, limit)
         if result is not None:
             return result
     if not allow_smt:
-        pts = () if found is None else (_vec(found),)
+        pts = () if found is None else (fractions_of(found),)
         return Preimages(pts, False, "partial", "completeness needs Z3 (a singular activation pattern or too many hidden units)")
     return _smt_enumerate(b, yq, limit, timeout, found)
 
 
-def _contraction_solve(b: _Block, y: flint.fmpq_mat) -> flint.fmpq_mat:
+def _contraction_solve(b: FlintBlock, y: flint.fmpq_mat) -> flint.fmpq_mat:
     """The unique preimage of a contraction block when the float guess missed (patterns by exact Newton)."""
     pattern = (False,) * b.r
     for _ in range(4 * b.r + 8):
@@ -288,7 +213,7 @@ def _contraction_solve(b: _Block, y: flint.fmpq_mat) -> flint.fmpq_mat:
     raise ArithmeticError("a contraction block has no preimage: arithmetic bug")
 
 
-def _exhaustive(b: _Block, y: flint.fmpq_mat, limit: int) -> Optional[Preimages]:
+def _exhaustive(b: FlintBlock, y: flint.fmpq_mat, limit: int) -> Optional[Preimages]:
     """All 2^r patterns solved exactly; None when a singular pattern has a consistent system."""
     points: list[flint.fmpq_mat] = []
     for pattern in product((False, True), repeat=b.r):
@@ -298,12 +223,12 @@ def _exhaustive(b: _Block, y: flint.fmpq_mat, limit: int) -> Optional[Preimages]
         if kind == "regular" and _is_preimage(b, z, y) and z not in points:
             points.append(z)
             if len(points) > limit:
-                return Preimages(tuple(_vec(p) for p in points[:limit]), False, "partial",
+                return Preimages(tuple(fractions_of(p) for p in points[:limit]), False, "partial",
                                  f"more than {limit} preimages")
-    return Preimages(tuple(_vec(p) for p in points), True, "exhaustive")
+    return Preimages(tuple(fractions_of(p) for p in points), True, "exhaustive")
 
 
-def _smt_enumerate(b: _Block, y: flint.fmpq_mat, limit: int, timeout: float,
+def _smt_enumerate(b: FlintBlock, y: flint.fmpq_mat, limit: int, timeout: float,
                    found: Optional[flint.fmpq_mat]) -> Preimages:
     """Enumerate realised activation regions with Z3, blocking each closed region once solved."""
     import z3
@@ -329,13 +254,13 @@ def _smt_enumerate(b: _Block, y: flint.fmpq_mat, limit: int, timeout: float,
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            return Preimages(tuple(_vec(p) for p in points), False, "partial", f"Z3 enumeration timed out after {timeout} s")
+            return Preimages(tuple(fractions_of(p) for p in points), False, "partial", f"Z3 enumeration timed out after {timeout} s")
         s.set("timeout", max(1, int(left * 1000)))
         res = s.check()
         if res == z3.unsat:
-            return Preimages(tuple(_vec(p) for p in points), True, "smt")
+            return Preimages(tuple(fractions_of(p) for p in points), True, "smt")
         if res != z3.sat:
-            return Preimages(tuple(_vec(p) for p in points), False, "partial", f"Z3 answered {res}: {s.reason_unknown()}")
+            return Preimages(tuple(fractions_of(p) for p in points), False, "partial", f"Z3 answered {res}: {s.reason_unknown()}")
         mdl = s.model()
         vals = []
         for k in range(b.d):
@@ -354,11 +279,11 @@ def _smt_enumerate(b: _Block, y: flint.fmpq_mat, limit: int, timeout: float,
             s.pop()
             if second != z3.unsat:
                 why = "a continuum of preimages" if second == z3.sat else "a singular region not resolved"
-                return Preimages(tuple(_vec(p) for p in points + [z]), False, "partial", why)
+                return Preimages(tuple(fractions_of(p) for p in points + [z]), False, "partial", why)
         if z not in points:
             points.append(z)
         if len(points) > limit:
-            return Preimages(tuple(_vec(p) for p in points[:limit]), False, "partial", f"more than {limit} preimages")
+            return Preimages(tuple(fractions_of(p) for p in points[:limit]), False, "partial", f"more than {limit} preimages")
         s.add(z3.Not(region(pattern)))
 
 

@@ -29,7 +29,7 @@ from promptlimits.constructions.numbers import format_exact
 from promptlimits.constructions.spec import Matrix, Vector
 from promptlimits.proofs import interval, linalg
 from promptlimits.proofs.exppoly import ExpFrac, ExpPoly
-from promptlimits.proofs.preimage import by_identity
+from promptlimits.constructions.feed_forward import by_identity
 from promptlimits.proofs.prompt_witness import (
     EntropyPrompt, NotVerified, PromptWitness, SymToken, as_rational,
 )

@@ -13,7 +13,7 @@ from promptlimits.constructions.impossible import impossible_dataset, witness_re
 from promptlimits.constructions.spec import Head, Layer, Model
 from promptlimits.constructions.strategies import models, vectors
 from promptlimits.proofs.exppoly import ExpFrac
-from promptlimits.proofs.preimage import forward
+from promptlimits.constructions.feed_forward import forward
 
 single_head = models(d=st.integers(1, 3), heads=1, positions=2, lipschitz=Fraction(1, 2))
 multi_head = models(d=st.integers(2, 4), heads=st.integers(2, 3), positions=2, lipschitz=Fraction(1, 2))

@@ -22,7 +22,7 @@ from promptlimits.proofs import interval
 from promptlimits.proofs.certificate import CheckFailed, make_certificate
 from promptlimits.proofs.exppoly import ExpPoly
 from promptlimits.proofs.memorization import decide, decide_shared, equations, solve_mass
-from promptlimits.proofs.preimage import forward
+from promptlimits.constructions.feed_forward import forward
 from promptlimits.proofs.tamper import mutated, number_paths
 from promptlimits.proofs.recheck import recheck
 

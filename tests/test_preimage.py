@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from promptlimits.constructions.spec import Head, Layer
 from promptlimits.proofs import preimage
-from promptlimits.proofs.preimage import certified_injective, forward, inverse_point, preimages
+from promptlimits.constructions.feed_forward import forward
+from promptlimits.proofs.preimage import certified_injective, inverse_point, preimages
 
 
 def _layer(W1, b1, W2, b2) -> Layer:
@@ -89,8 +90,8 @@ def test_exhaustive_and_smt_agree(ld, data):
     layer, d = ld
     x = tuple(data.draw(small) for _ in range(d))
     y = forward(layer, x)
-    b = preimage._block(layer)
-    yq = preimage._col(y)
+    b = preimage.flint_block(layer)
+    yq = preimage.fmpq_column(y)
     ex = preimage._exhaustive(b, yq, 64)
     sm = preimage._smt_enumerate(b, yq, 64, 30.0, None)
     for pre in (ex, sm):

@@ -13,7 +13,7 @@ from promptlimits.constructions.separation import build_family, epsilon_prompt, 
 from promptlimits.constructions.strategies import models, vectors
 from promptlimits.proofs import exp_linalg, linalg
 from promptlimits.proofs.exppoly import ExpFrac
-from promptlimits.proofs.preimage import forward
+from promptlimits.constructions.feed_forward import forward
 
 small = dict(max_numerator=3, max_denominator=2)
 
