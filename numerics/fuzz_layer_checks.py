@@ -10,6 +10,8 @@ from dataclasses import replace
 from fractions import Fraction
 from typing import Optional, Sequence
 
+import numpy as np
+
 from promptlimits.constructions.adversarial import conjugate, feed_forward_rational, rational_vector, scale_hidden
 from promptlimits.constructions.decompose import decompose
 from promptlimits.constructions.errors import InputError
@@ -21,7 +23,9 @@ from promptlimits.numerics.fuzz_case import (
     TWIN_RTOL, Case, Disagreement, exact_equal, float_scale, random_invertible, random_rational, random_vector,
     register, twin_outputs, vec_json,
 )
+from promptlimits.numerics.attention_shift import float_shifts
 from promptlimits.numerics.twin import Twin
+from promptlimits.proofs.relative_attention import first_layer_invariant
 from promptlimits.proofs.exp_linalg import TooLarge
 from promptlimits.proofs.linalg import inverse, matvec
 
@@ -169,6 +173,26 @@ def score_shift(case: Case) -> Optional[Disagreement]:
             if not exact_equal(a, ExpVector(b.nums[:-1], b.den)) or not (b.nums[-1] - b.den).is_zero():
                 return Disagreement("score_shift", f"example {k} position {i}: shifting every score of the "
                                     "query by one constant changed the output", {"example": k, "position": i})
+    return None
+
+
+@register("relative_attention")
+def relative_attention(case: Case) -> Optional[Disagreement]:
+    """THEORY §1 (i): at the first layer the prompt leaves the relative attention among the input
+    tokens unchanged, decided exactly (``proofs.relative_attention``), for every model kind
+    (several layers, GELU, layer norm included: only the first layer's scores matter); and the
+    twin's float64 relative attention agrees to 1e-9."""
+    inst = case.instance
+    model = inst.model
+    for k, ex in enumerate(inst.dataset.examples):
+        if not first_layer_invariant(model, ex.input, inst.prompt):
+            return Disagreement("relative_attention", f"example {k}: the prompt changed first-layer relative "
+                                "attention among the input tokens (exactly)", {"example": k})
+        moved = float_shifts(model, np.array([[float(v) for v in t] for t in ex.input]),
+                             np.array([[[float(v) for v in t] for t in inst.prompt]]).reshape(1, len(inst.prompt), model.d))
+        if not moved[0, 0] <= 1e-9:
+            return Disagreement("relative_attention", f"example {k}: torch moves first-layer relative attention "
+                                f"by {moved[0, 0]!r}", {"example": k, "shift": float(moved[0, 0])})
     return None
 
 

@@ -2,7 +2,7 @@
 when the layer it watches is broken in the way it is meant to catch.
 
 The planted bugs: a decomposition that forgets the prompt, a causal context that loses a
-prompt token, a value map transposed in torch, a score-shift construction that shifts one
+prompt token, a value map transposed in torch, positions counted from the prompt's start, a score-shift construction that shifts one
 key only, a hidden unit scaled without compensation, a recheck that verifies nothing, an
 exact invertibility decision that answers "injective" for everything.
 """
@@ -23,7 +23,7 @@ from promptlimits.numerics.fuzz_checks import CHECKS, Case
 
 CI = adv.SIZES["ci"]
 EXACT_LAYER = ("twin_matches_exact", "lemma1_decomposition", "prompt_order", "hidden_scaling", "score_shift",
-               "conjugation_function", "known_answers", "invertibility_verdict", "smt_agrees")
+               "relative_attention", "conjugation_function", "known_answers", "invertibility_verdict", "smt_agrees")
 
 
 @settings(max_examples=30)
@@ -95,6 +95,29 @@ def test_score_shift_check_catches_a_shift_of_one_key_only(monkeypatch):
 
     monkeypatch.setattr(lc, "with_score_shift", one_key)
     assert _first_failure(lc.score_shift) is not None
+
+
+def test_relative_attention_check_catches_positions_counted_from_the_prompt(monkeypatch):
+    """The pitfall of prepending a prompt before BERT's embeddings: positions 0, 1, … go to
+    [P, X] instead of X, so the input tokens' first-layer states (and attention) move."""
+    import torch
+
+    from promptlimits.numerics import twin as twin_module
+
+    def shifted(self, X, prompt=None):
+        seq = X if prompt is None else torch.cat([prompt, X], dim=1)
+        if self.positional is not None:
+            total = min(seq.shape[1], self.positional.shape[0])
+            seq = torch.cat([seq[:, :total] + self.positional[:total], seq[:, total:]], dim=1)
+        allowed = self._allowed(seq.shape[1], None)
+        out = []
+        for layer in self.layers:
+            out.append(torch.stack([h.scores(seq, seq, self.score_scale, allowed) for h in layer.heads], dim=1))
+            seq = layer(seq, self.score_scale, allowed)
+        return out
+
+    monkeypatch.setattr(twin_module.Twin, "scores", shifted)
+    assert _first_failure(lc.relative_attention, families=tuple(FAMILY_ORDER), seeds=range(12)) is not None
 
 
 def test_hidden_scaling_check_catches_an_uncompensated_scaling(monkeypatch):
