@@ -138,10 +138,9 @@ def head_output_exact(
     return ExpVector(tuple(nums), den)
 
 
-def feed_forward_exact(layer: Layer, a: ExpVector) -> ExpVector:
-    """f(a) = a + W2 ReLU(W1 a + b1) + b2 with exact ReLU signs (D > 0)."""
-    if not layer.is_exact_relu:
-        raise InputError("exact evaluation needs a ReLU layer without layer norm")
+def hidden_exact(layer: Layer, a: ExpVector) -> tuple[ExpPoly, ...]:
+    """D·ReLU(W1 a + b1): the hidden units' numerators over a's denominator D > 0, each
+    ReLU sign decided exactly."""
     hidden = []
     for row, bias in zip(layer.W1, layer.b1):
         pre = a.den * bias
@@ -149,6 +148,14 @@ def feed_forward_exact(layer: Layer, a: ExpVector) -> ExpVector:
             if w:
                 pre = pre + n * w
         hidden.append(pre if pre.sign() > 0 else ExpPoly())
+    return tuple(hidden)
+
+
+def feed_forward_exact(layer: Layer, a: ExpVector) -> ExpVector:
+    """f(a) = a + W2 ReLU(W1 a + b1) + b2 with exact ReLU signs (D > 0)."""
+    if not layer.is_exact_relu:
+        raise InputError("exact evaluation needs a ReLU layer without layer norm")
+    hidden = hidden_exact(layer, a)
     out = []
     for k, (row, bias) in enumerate(zip(layer.W2, layer.b2)):
         acc = a.nums[k] + a.den * bias

@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import Sequence
 
 from promptlimits.constructions.errors import InputError
-from promptlimits.constructions.evaluate import ExpVector, attention_exact, layer_exact, tokens_with_positions
+from promptlimits.constructions.evaluate import ExpVector, attention_exact, hidden_exact, layer_exact, tokens_with_positions
 from promptlimits.constructions.spec import Dataset, Layer, Model, check_compatible, single_exact_layer
 from promptlimits.proofs import exp_linalg
 from promptlimits.proofs.exppoly import ExpFrac
@@ -75,14 +75,7 @@ class LoraUpdate:
 
 def hidden_features(layer: Layer, a: ExpVector) -> tuple[ExpFrac, ...]:
     """h = ReLU(W1 a + b1), signs decided exactly (the denominator of a is > 0)."""
-    out = []
-    for row, bias in zip(layer.W1, layer.b1):
-        pre = a.den * bias
-        for w, n in zip(row, a.nums):
-            if w:
-                pre = pre + n * w
-        out.append(ExpFrac(pre, a.den) if pre.sign() > 0 else ExpFrac(0))
-    return tuple(out)
+    return tuple(ExpFrac(h, a.den) for h in hidden_exact(layer, a))
 
 
 def _block_output(layer: Layer, a: ExpVector, h: Sequence[ExpFrac], W2: Sequence[Sequence[object]]) -> tuple[ExpFrac, ...]:
