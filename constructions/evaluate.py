@@ -219,14 +219,33 @@ def _ball(x: Fraction) -> Ball:
     return flint.arb(flint.fmpq(x.numerator, x.denominator))
 
 
+#: Weight matrices already converted to balls, by (matrix identity, precision); a model's
+#: weights are converted once per precision, not once per example or per evaluation. The
+#: cache is emptied when it would hold more than _ARB_CACHE_ENTRIES balls (~1 GB at 128 bits).
+_ARB_CACHE: dict[tuple[int, int], tuple[Matrix, flint.arb_mat]] = {}
+_ARB_CACHE_ENTRIES = 16 * 1024 * 1024
+
+
 def _arb_mat(a: Matrix) -> flint.arb_mat:
-    """The rational matrix as arb balls at the working precision (one rounding per entry)."""
-    return flint.arb_mat([[flint.fmpq(x.numerator, x.denominator) for x in row] for row in a])
+    """The rational matrix as arb balls at the working precision (one rounding per entry).
+    The result is shared (cached): callers build new matrices from it, never write into it."""
+    key = (id(a), flint.ctx.prec)
+    hit = _ARB_CACHE.get(key)
+    if hit is not None and hit[0] is a:
+        return hit[1]
+    value = flint.arb_mat([[flint.fmpq(x.numerator, x.denominator) for x in row] for row in a])
+    held = sum(m.nrows() * m.ncols() for _, m in _ARB_CACHE.values())
+    if held + value.nrows() * value.ncols() > _ARB_CACHE_ENTRIES:
+        _ARB_CACHE.clear()
+    _ARB_CACHE[key] = (a, value)
+    return value
 
 
 def _column(v: Optional[Vector], size: int) -> flint.arb_mat:
     """A bias as a column (zero when None)."""
-    return _arb_mat(tuple((x,) for x in v)) if v is not None else flint.arb_mat(size, 1)
+    if v is None:
+        return flint.arb_mat(size, 1)
+    return flint.arb_mat(len(v), 1, [flint.fmpq(x.numerator, x.denominator) for x in v])
 
 
 def _columns(m: flint.arb_mat) -> list[list[Ball]]:

@@ -77,3 +77,19 @@ def test_exact_rational_output_is_inside_its_enclosure_at_any_precision(bits):
     (out,), = stack_balls(model, (), ((Fraction(3),),), bits=bits)  # 3 -> 1 -> 1/3
     assert interval.contains_rational(out, Fraction(1, 3))
     assert not interval.contains_rational(out, Fraction(1, 3) + Fraction(1, 2 ** (bits - 20)))
+
+
+def test_converted_weights_are_reused_only_at_their_own_precision():
+    """The ball evaluator caches each weight matrix's arb form per precision: evaluating one
+    model at 64 bits first must not leave 64-bit weights in a later 1024-bit evaluation."""
+    from promptlimits.constructions.evaluate import stack_balls
+    from promptlimits.constructions.spec import Head, Layer, Model
+
+    zero = ((Fraction(0),),)
+    layer = Layer(heads=(Head(zero, zero, zero, zero),), W1=((Fraction(1),),), b1=(Fraction(0),),
+                  W2=((Fraction(-2, 3),),), b2=(Fraction(0),))
+    model = Model(d=1, layers=(layer, layer))
+    (low,), = stack_balls(model, (), ((Fraction(3),),), bits=64)
+    (high,), = stack_balls(model, (), ((Fraction(3),),), bits=1024)
+    (again,), = stack_balls(model, (), ((Fraction(3),),), bits=64)
+    assert float(high.rad()) < 2.0 ** -1000 < float(low.rad()) and again.rad() == low.rad()
