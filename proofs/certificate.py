@@ -8,6 +8,7 @@ only. The model and dataset are embedded in canonical form with their sha256; ab
 
 from __future__ import annotations
 
+import hashlib
 import platform
 from dataclasses import dataclass
 from fractions import Fraction
@@ -45,9 +46,9 @@ def exact_vector(items: object, d: Optional[int] = None, what: str = "vector") -
 
 
 def _subject(obj: dict, path: Optional[str]) -> dict:
-    size = len(canonical_bytes(obj))
-    entry: dict[str, Any] = {"sha256": sha256_of(obj)}
-    if size <= EMBED_LIMIT:
+    data = canonical_bytes(obj)  # once: for a large model this is most of the work
+    entry: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest()}
+    if len(data) <= EMBED_LIMIT:
         entry["embedded"] = obj
     else:
         entry["path"] = path
