@@ -104,17 +104,19 @@ def test_relative_attention_check_catches_positions_counted_from_the_prompt(monk
 
     from promptlimits.numerics import twin as twin_module
 
+    honest = twin_module.Twin.scores
+
     def shifted(self, X, prompt=None):
-        seq = X if prompt is None else torch.cat([prompt, X], dim=1)
-        if self.positional is not None:
-            total = min(seq.shape[1], self.positional.shape[0])
-            seq = torch.cat([seq[:, :total] + self.positional[:total], seq[:, total:]], dim=1)
-        allowed = self._allowed(seq.shape[1], None)
-        out = []
-        for layer in self.layers:
-            out.append(torch.stack([h.scores(seq, seq, self.score_scale, allowed) for h in layer.heads], dim=1))
-            seq = layer(seq, self.score_scale, allowed)
-        return out
+        if self.positional is None or prompt is None:
+            return honest(self, X, prompt)
+        seq = torch.cat([prompt, X], dim=1)
+        total = min(seq.shape[1], self.positional.shape[0])
+        seq = torch.cat([seq[:, :total] + self.positional[:total], seq[:, total:]], dim=1)
+        positional, self.positional = self.positional, None  # encodings already added, from the prompt on
+        try:
+            return honest(self, seq[:, prompt.shape[1]:], seq[:, :prompt.shape[1]])
+        finally:
+            self.positional = positional
 
     monkeypatch.setattr(twin_module.Twin, "scores", shifted)
     assert _first_failure(lc.relative_attention, families=tuple(FAMILY_ORDER), seeds=range(12)) is not None
